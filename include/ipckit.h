@@ -1,0 +1,10 @@
+/* ipckit: inter-process communication for Linux. Umbrella header. */
+#ifndef IPCKIT_H
+#define IPCKIT_H
+
+#include "ipckit/common.h"
+#include "ipckit/shm.h"
+#include "ipckit/map.h"
+#include "ipckit/log.h"
+
+#endif

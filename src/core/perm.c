@@ -1,0 +1,49 @@
+/* Ownership and mode rules for named objects. */
+#include "internal.h"
+
+#include <unistd.h>
+
+mode_t ik__perm_mode(const ik_perm *perm)
+{
+    if (perm == NULL || perm->mode == 0)
+        return 0600;
+    return (mode_t)(perm->mode & 0777);
+}
+
+int ik__perm_check(const struct stat *st, const ik_perm *perm)
+{
+    if (st->st_uid == geteuid())
+        return 0;
+    if (perm != NULL) {
+        if (perm->trust_uid >= 0 && (uid_t)perm->trust_uid == st->st_uid)
+            return 0;
+        if (perm->trust_gid >= 0 && (gid_t)perm->trust_gid == st->st_gid &&
+            (st->st_mode & 0060) != 0)
+            return 0;
+    }
+    return IK_EPERM_OWNER;
+}
+
+int ik__open_checked(const char *path, int oflags, const ik_perm *perm, struct stat *st)
+{
+    int fd = open(path, oflags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, ik__perm_mode(perm));
+    if (fd < 0) {
+        /* O_NOFOLLOW on a symlink fails with ELOOP. */
+        return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+    }
+    if (fstat(fd, st) != 0) {
+        int rc = ik__errno();
+        close(fd);
+        return rc;
+    }
+    int rc = 0;
+    if (!S_ISREG(st->st_mode))
+        rc = IK_EUNSAFE;
+    else
+        rc = ik__perm_check(st, perm);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}

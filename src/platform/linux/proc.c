@@ -1,0 +1,75 @@
+/* Process identity and liveness from /proc. */
+#include "../../core/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Parse state and start time (field 22) from /proc/<pid>/stat. The command
+ * name (field 2) may contain spaces and ')', so parse after the last ')'. */
+static int read_stat(int pid, char *state, uint64_t *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return IK_ESRCH;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return IK_ESRCH;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL || p[1] != ' ')
+        return IK_ESRCH;
+    p += 2;
+    *state = *p;
+    /* Fields after the state: 4 ppid ... 22 starttime, i.e. 19 more. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return IK_ESRCH;
+        p++;
+    }
+    unsigned long long v = 0;
+    if (sscanf(p, "%llu", &v) != 1)
+        return IK_ESRCH;
+    *start = v;
+    return 0;
+}
+
+int ik__proc_start_time(int pid, uint64_t *start)
+{
+    char state = 0;
+    if (pid <= 0)
+        return IK_ESRCH;
+    int rc = read_stat(pid, &state, start);
+    if (rc != 0)
+        return rc;
+    if (state == 'Z' || state == 'X')
+        return IK_ESRCH;
+    return 0;
+}
+
+uint64_t ik__self_start_time(void)
+{
+    static __thread int cached_pid;
+    static __thread uint64_t cached_start;
+    int pid = getpid();
+    if (cached_pid != pid) { /* refreshed after fork */
+        uint64_t s = 0;
+        if (ik__proc_start_time(pid, &s) != 0)
+            s = 0;
+        cached_start = s;
+        cached_pid = pid;
+    }
+    return cached_start;
+}
+
+bool ik__proc_alive(int pid, uint64_t start)
+{
+    uint64_t s;
+    if (ik__proc_start_time(pid, &s) != 0)
+        return false;
+    return start == 0 || s == start;
+}

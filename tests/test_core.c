@@ -1,0 +1,148 @@
+/* Error model, names, permissions and the runtime directory. */
+#include "helpers.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct {
+    int code;
+    const char *name;
+} all_codes[] = {
+#define XX(name, value, msg) {IK_##name, "IK_" #name},
+    IK_ERRNO_MAP(XX)
+#undef XX
+};
+
+static void test_every_code_has_text_and_name(void **state)
+{
+    for (size_t i = 0; i < sizeof(all_codes) / sizeof(all_codes[0]); i++) {
+        int c = all_codes[i].code;
+        assert_true(c < 0);
+        assert_string_equal(ik_err_name(c), all_codes[i].name);
+        assert_string_not_equal(ik_strerror(c), "unknown error");
+        /* Codes are unique. */
+        for (size_t j = 0; j < i; j++)
+            assert_int_not_equal(all_codes[j].code, c);
+    }
+    assert_string_equal(ik_err_name(-3999999), "IK_UNKNOWN");
+    assert_string_equal(ik_strerror(-3999999), "unknown error");
+    assert_string_equal(ik_strerror(0), "success");
+}
+
+static void test_code_values(void **state)
+{
+    /* -errno where an errno fits, own codes below -4000. */
+    assert_int_equal(IK_EINVAL, -EINVAL);
+    assert_int_equal(IK_ETIMEDOUT, -ETIMEDOUT);
+    assert_int_equal(IK_EAGAIN, -EAGAIN);
+    const int own[] = {IK_EOWNERDEAD, IK_ENOTRECOVERABLE, IK_EPEERDEAD, IK_EDEADLK,
+                       IK_EMSGSIZE,   IK_EPROTO,          IK_EAUTH,     IK_ECLOSED,
+                       IK_EBADNAME,   IK_EPERM_OWNER};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        assert_true(own[i] < -4000);
+}
+
+static void test_names(void **state)
+{
+    assert_ok(ik_name_check("a"));
+    assert_ok(ik_name_check("Job_queue-1.v2"));
+    char max[IK_NAME_MAX + 2];
+    memset(max, 'x', IK_NAME_MAX);
+    max[IK_NAME_MAX] = '\0';
+    assert_ok(ik_name_check(max));
+    max[IK_NAME_MAX] = 'x';
+    max[IK_NAME_MAX + 1] = '\0';
+    assert_ik(IK_EBADNAME, ik_name_check(max)); /* 65 characters */
+    const char *bad[] = {"",       ".",     "..",   ".hidden",     "a/b", "/abs", "../up", "a..b/c",
+                         "sp ace", "t\tab", "nl\n", "uni\xc3\xa9", "a*",  "a:b",  "a\\b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (ik_name_check(bad[i]) != IK_EBADNAME)
+            fail_msg("name \"%s\" was accepted", bad[i]);
+    }
+    assert_ik(IK_EBADNAME, ik_name_check(NULL));
+}
+
+static void test_runtime_dir_created_private(void **state)
+{
+    ikt_private_runtime();
+    char path[PATH_MAX];
+    assert_ok(ik_runtime_dir(path, sizeof(path)));
+    char want[PATH_MAX];
+    snprintf(want, sizeof(want), "%s/ipckit", getenv("XDG_RUNTIME_DIR"));
+    assert_string_equal(path, want);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(st.st_uid, geteuid());
+    /* Second call reuses it. */
+    assert_ok(ik_runtime_dir(path, sizeof(path)));
+    /* Too small a buffer. */
+    char small[4];
+    assert_ik(IK_ENAMETOOLONG, ik_runtime_dir(small, sizeof(small)));
+}
+
+static void test_runtime_dir_symlink_refused(void **state)
+{
+    const char *base = ikt_tmpdir();
+    const char *target = ikt_tmpdir();
+    char link[PATH_MAX];
+    snprintf(link, sizeof(link), "%s/ipckit", base);
+    chmod(target, 0700);
+    assert_int_equal(symlink(target, link), 0);
+    setenv("XDG_RUNTIME_DIR", base, 1);
+    char path[PATH_MAX];
+    assert_ik(IK_EUNSAFE, ik_runtime_dir(path, sizeof(path)));
+}
+
+static void test_runtime_dir_bad_mode_refused(void **state)
+{
+    const char *base = ikt_tmpdir();
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/ipckit", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0777), 0);
+    setenv("XDG_RUNTIME_DIR", base, 1);
+    char path[PATH_MAX];
+    assert_ik(IK_EUNSAFE, ik_runtime_dir(path, sizeof(path)));
+}
+
+static void test_runtime_dir_other_owner_refused(void **state)
+{
+    if (!ikt_is_root())
+        skip();
+    const char *base = ikt_tmpdir();
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/ipckit", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chown(dir, 65534, 65534), 0); /* squatted by another uid */
+    setenv("XDG_RUNTIME_DIR", base, 1);
+    char path[PATH_MAX];
+    assert_ik(IK_EPERM_OWNER, ik_runtime_dir(path, sizeof(path)));
+}
+
+static void test_version(void **state)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "%d.%d.%d", IK_VERSION_MAJOR, IK_VERSION_MINOR, IK_VERSION_PATCH);
+    assert_string_equal(ik_version(), want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_code_has_text_and_name),
+        cmocka_unit_test(test_code_values),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_runtime_dir_created_private),
+        cmocka_unit_test(test_runtime_dir_symlink_refused),
+        cmocka_unit_test(test_runtime_dir_bad_mode_refused),
+        cmocka_unit_test(test_runtime_dir_other_owner_refused),
+        cmocka_unit_test(test_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

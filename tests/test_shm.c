@@ -1,0 +1,414 @@
+/* Shared memory: named and anonymous segments, fd passing, attacks. */
+#include "helpers.h"
+#include "core/internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void shm_path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "/dev/shm/ik.%s", name);
+}
+
+/* ---- child roles (exec'd) ---- */
+
+static int child_open_write(int argc, char **argv)
+{
+    ik_shm *shm;
+    int rc = ik_shm_open(&shm, argv[0], 0);
+    if (rc != 0)
+        return 10;
+    snprintf(ik_shm_ptr(shm), ik_shm_size(shm), "written by %d", (int)getpid());
+    ik_shm_close(shm);
+    return 0;
+}
+
+static int child_recv_anon(int argc, char **argv)
+{
+    int sock = atoi(argv[0]);
+    int fd;
+    int n = ik_fd_recv(sock, &fd, 1, 10000);
+    if (n != 1)
+        return 20;
+    ik_shm *shm;
+    if (ik_shm_from_fd(&shm, fd, 0) != 0)
+        return 21;
+    if (strcmp(ik_shm_ptr(shm), "from parent") != 0)
+        return 22;
+    strcpy(ik_shm_ptr(shm), "child was here");
+    ik_shm_close(shm);
+    return 0;
+}
+
+static const struct ikt_child_role roles[] = {
+    {"open-write", child_open_write},
+    {"recv-anon", child_recv_anon},
+    {NULL, NULL},
+};
+
+/* ---- tests ---- */
+
+static void test_create_open_across_exec(void **state)
+{
+    const char *name = ikt_name("xproc");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, name, 4096, 0));
+    assert_int_equal(ik_shm_size(shm), 4096);
+    assert_true(((uintptr_t)ik_shm_ptr(shm) % 64) == 0);
+    memset(ik_shm_ptr(shm), 0, 4096);
+    pid_t pid = ikt_spawn(-1, "open-write", name, NULL);
+    assert_int_equal(ikt_wait(pid), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "written by %d", (int)pid);
+    assert_string_equal(ik_shm_ptr(shm), want);
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(name));
+    assert_ik(IK_ENOENT, ik_shm_open(&shm, name, 0));
+}
+
+static void test_mode_is_0600_and_exclusive(void **state)
+{
+    const char *name = ikt_name("mode");
+    umask(0);
+    ik_shm *a, *b;
+    assert_ok(ik_shm_create(&a, name, 100, 0));
+    char path[128];
+    shm_path(path, sizeof(path), name);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    assert_ik(IK_EEXIST, ik_shm_create(&b, name, 100, 0));
+    ik_shm_close(a);
+    assert_ok(ik_shm_unlink(name));
+
+    ik_perm perm = IK_PERM_DEFAULT;
+    perm.mode = 0640;
+    assert_ok(ik_shm_create_ex(&a, name, 100, 0, &perm));
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    ik_shm_close(a);
+    assert_ok(ik_shm_unlink(name));
+    umask(022);
+}
+
+static void test_bad_names_refused(void **state)
+{
+    ik_shm *shm;
+    char long_name[IK_NAME_MAX + 2];
+    memset(long_name, 'a', IK_NAME_MAX + 1);
+    long_name[IK_NAME_MAX + 1] = '\0';
+    const char *bad[] = {"a/b", "..", "../../etc/passwd", long_name, "", ".x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_ik(IK_EBADNAME, ik_shm_create(&shm, bad[i], 64, 0));
+        assert_ik(IK_EBADNAME, ik_shm_open(&shm, bad[i], 0));
+        assert_ik(IK_EBADNAME, ik_shm_unlink(bad[i]));
+    }
+}
+
+static void test_bad_sizes_and_flags(void **state)
+{
+    ik_shm *shm;
+    const char *name = ikt_name("size");
+    assert_ik(IK_EINVAL, ik_shm_create(&shm, name, 0, 0));
+    assert_ik(IK_EINVAL, ik_shm_create(&shm, name, SIZE_MAX, 0));
+    assert_ik(IK_EINVAL, ik_shm_create(&shm, name, SIZE_MAX - 4095, 0));
+    assert_ik(IK_EINVAL, ik_shm_create(&shm, name, 64, 1u << 30));
+    assert_ik(IK_EINVAL, ik_shm_anon(&shm, 0, 0));
+    assert_ik(IK_EINVAL, ik_shm_anon(&shm, SIZE_MAX, 0));
+    assert_ik(IK_ENOENT, ik_shm_open(&shm, name, 0));
+}
+
+static void test_readonly_open(void **state)
+{
+    const char *name = ikt_name("ro");
+    ik_shm *w, *r;
+    assert_ok(ik_shm_create(&w, name, 64, 0));
+    strcpy(ik_shm_ptr(w), "hello");
+    assert_ok(ik_shm_open(&r, name, IK_SHM_RDONLY));
+    assert_string_equal(ik_shm_ptr(r), "hello");
+    /* The read-only mapping really is read-only. */
+    assert_int_equal(mprotect((void *)((uintptr_t)ik_shm_ptr(r) & ~(uintptr_t)4095), 4096,
+                              PROT_READ | PROT_WRITE),
+                     -1);
+    ik_shm_close(r);
+    ik_shm_close(w);
+    assert_ok(ik_shm_unlink(name));
+}
+
+static int nobody_create(void *arg)
+{
+    ik_shm *shm;
+    ik_perm perm = IK_PERM_DEFAULT;
+    perm.mode = 0666; /* readable and writable for everyone: still not trusted */
+    return ik_shm_create_ex(&shm, (const char *)arg, 64, 0, &perm) == 0 ? 0 : 1;
+}
+
+static void test_squatted_segment_refused(void **state)
+{
+    const char *name = ikt_name("squat");
+    int st = ikt_run_as_nobody(nobody_create, (void *)name);
+    if (st < 0)
+        skip();
+    assert_int_equal(st, 0);
+    ik_shm *shm;
+    assert_ik(IK_EPERM_OWNER, ik_shm_open(&shm, name, 0));
+    assert_ik(IK_EPERM_OWNER, ik_shm_open(&shm, name, IK_SHM_RDONLY));
+    /* Explicit trust in that uid lets it through. */
+    ik_perm perm = IK_PERM_DEFAULT;
+    perm.trust_uid = 65534;
+    assert_ok(ik_shm_open_ex(&shm, name, 0, &perm));
+    ik_shm_close(shm);
+    char path[128];
+    shm_path(path, sizeof(path), name);
+    unlink(path);
+}
+
+static void write_file(const char *path, const void *data, size_t len, off_t total)
+{
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    if (len > 0)
+        assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(ftruncate(fd, total), 0);
+    close(fd);
+}
+
+static void test_corrupt_headers_refused(void **state)
+{
+    struct ik__seg_hdr good;
+    const char *name = ikt_name("hdr");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, name, 4000, 0));
+    memcpy(&good, (char *)ik_shm_ptr(shm) - 64, sizeof(good));
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(name));
+
+    struct {
+        const char *what;
+        void (*mutate)(struct ik__seg_hdr *);
+        off_t size;
+        int want;
+    } cases[] = {
+        {"bad magic", NULL, 4096, IK_EPROTO},      {"bad version", NULL, 4096, IK_EPROTO},
+        {"huge user size", NULL, 4096, IK_EPROTO}, {"user size past EOF", NULL, 4096, IK_EPROTO},
+        {"zero user size", NULL, 4096, IK_EPROTO}, {"bad hdr_size", NULL, 4096, IK_EPROTO},
+        {"unknown kind", NULL, 4096, IK_EPROTO},   {"other kind", NULL, 4096, IK_EKIND},
+        {"truncated file", NULL, 10, IK_EPROTO},   {"empty file", NULL, 0, IK_EPROTO},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct ik__seg_hdr h = good;
+        switch (i) {
+        case 0:
+            h.magic ^= 1;
+            break;
+        case 1:
+            h.version = 99;
+            break;
+        case 2:
+            h.user_size = UINT64_MAX;
+            break;
+        case 3:
+            h.user_size = 8192;
+            break;
+        case 4:
+            h.user_size = 0;
+            break;
+        case 5:
+            h.hdr_size = 4096 * 1024;
+            break;
+        case 6:
+            h.kind = 999;
+            break;
+        case 7:
+            h.kind = IK__KIND_MUTEX;
+            break;
+        default:
+            break;
+        }
+        const char *n = ikt_name("bad");
+        char path[128];
+        shm_path(path, sizeof(path), n);
+        write_file(path, &h, cases[i].size < (off_t)sizeof(h) ? (size_t)cases[i].size : sizeof(h),
+                   cases[i].size);
+        int rc = ik_shm_open(&shm, n, 0);
+        if (rc != cases[i].want)
+            fail_msg("%s: got %s", cases[i].what, ik_err_name(rc));
+        unlink(path);
+    }
+    /* Garbage of every size up to two pages never crashes. */
+    for (int len = 0; len < 8192; len += 61) {
+        const char *n = ikt_name("junk");
+        char path[128], junk[8192];
+        for (int j = 0; j < len; j++)
+            junk[j] = (char)(j * 7 + len);
+        shm_path(path, sizeof(path), n);
+        write_file(path, junk, (size_t)len, len);
+        assert_true(ik_shm_open(&shm, n, 0) < 0);
+        unlink(path);
+    }
+}
+
+static void test_symlink_and_nonregular_refused(void **state)
+{
+    const char *name = ikt_name("link");
+    char path[128];
+    shm_path(path, sizeof(path), name);
+    assert_int_equal(symlink("/etc/passwd", path), 0);
+    ik_shm *shm;
+    assert_ik(IK_EUNSAFE, ik_shm_open(&shm, name, IK_SHM_RDONLY));
+    assert_ik(IK_EUNSAFE, ik_shm_unlink(name));
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_ik(IK_EUNSAFE, ik_shm_open(&shm, name, O_NONBLOCK & 0));
+    unlink(path);
+}
+
+static void test_anon_passed_over_socketpair(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ik_shm *shm;
+    assert_ok(ik_shm_anon(&shm, 1 << 20, 0));
+    strcpy(ik_shm_ptr(shm), "from parent");
+    char fdstr[16];
+    snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
+    pid_t pid = ikt_spawn(sv[1], "recv-anon", fdstr, NULL);
+    int fd = ik_shm_fd(shm);
+    assert_ok(ik_fd_send(sv[0], &fd, 1));
+    assert_int_equal(ikt_wait(pid), 0);
+    assert_string_equal(ik_shm_ptr(shm), "child was here");
+    /* Nothing in /dev/shm, and the size is sealed. */
+    assert_int_equal(ftruncate(fd, 4096), -1);
+    ik_shm_close(shm);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_from_fd_attacks(void **state)
+{
+    ik_shm *shm;
+    /* A memfd without seals: the sender could shrink it under us. */
+    int fd = memfd_create("attack", MFD_ALLOW_SEALING);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 8192), 0);
+    ik_shm *good;
+    assert_ok(ik_shm_anon(&good, 4096, 0));
+    assert_int_equal(pwrite(fd, (char *)ik_shm_ptr(good) - 64, 64, 0), 64);
+    assert_ik(IK_EUNSAFE, ik_shm_from_fd(&shm, fd, 0));
+    /* Sealed but smaller than its header claims. */
+    int small = memfd_create("small", MFD_ALLOW_SEALING);
+    struct ik__seg_hdr h;
+    memcpy(&h, (char *)ik_shm_ptr(good) - 64, sizeof(h));
+    h.user_size = 1 << 20;
+    assert_int_equal(pwrite(small, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+    assert_int_equal(ftruncate(small, 4096), 0);
+    assert_int_equal(fcntl(small, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK), 0);
+    assert_ik(IK_EPROTO, ik_shm_from_fd(&shm, small, 0));
+    /* Sealed, right size, garbage header. */
+    int junk = memfd_create("junk", MFD_ALLOW_SEALING);
+    assert_int_equal(ftruncate(junk, 4096), 0);
+    assert_int_equal(fcntl(junk, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK), 0);
+    assert_ik(IK_EPROTO, ik_shm_from_fd(&shm, junk, 0));
+    /* Not a regular file. */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_ik(IK_EUNSAFE, ik_shm_from_fd(&shm, p[0], 0));
+    assert_ik(IK_EBADF, ik_shm_from_fd(&shm, -1, 0));
+    /* The caller still owns the fds on failure. */
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(close(small), 0);
+    assert_int_equal(close(junk), 0);
+    close(p[0]);
+    close(p[1]);
+    ik_shm_close(good);
+}
+
+static void test_fd_recv_closes_extra_fds(void **state)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int fds[4];
+    for (int i = 0; i < 4; i++)
+        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int before = ikt_count_fds();
+    assert_ok(ik_fd_send(sv[0], fds, 4));
+    int got[1];
+    assert_int_equal(ik_fd_recv(sv[1], got, 1, 1000), 1);
+    /* Exactly one new fd: the three extra were closed, not leaked. */
+    assert_int_equal(ikt_count_fds(), before + 1);
+    close(got[0]);
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+    assert_ik(IK_EINVAL, ik_fd_send(sv[0], fds, 0));
+    assert_ik(IK_EINVAL, ik_fd_send(sv[0], fds, IK_FD_MAX + 1));
+    assert_ik(IK_ETIMEDOUT, ik_fd_recv(sv[1], got, 1, 0));
+    close(sv[0]);
+    assert_ik(IK_ECLOSED, ik_fd_recv(sv[1], got, 1, 1000));
+    assert_ik(IK_ECLOSED, ik_fd_send(sv[1], &sv[1], 1)); /* no SIGPIPE either */
+    close(sv[1]);
+}
+
+static void test_huge_pages(void **state)
+{
+    ik_shm *shm;
+    /* Fallback: always succeeds, huge or not. */
+    assert_ok(ik_shm_anon(&shm, 1 << 21, IK_SHM_HUGE));
+    memset(ik_shm_ptr(shm), 1, 1 << 21);
+    ik_shm_close(shm);
+    /* Required: huge pages or a clean error. */
+    int rc = ik_shm_anon(&shm, 1 << 21, IK_SHM_HUGE_REQUIRED);
+    if (rc == 0) {
+        assert_int_equal(ik_shm_is_huge(shm), 1);
+        ik_shm_close(shm);
+    } else {
+        assert_true(rc == IK_ENOTSUP || rc == IK_ENOMEM);
+    }
+    const char *name = ikt_name("huge");
+    assert_ik(IK_ENOTSUP, ik_shm_create(&shm, name, 1 << 21, IK_SHM_HUGE_REQUIRED));
+    assert_ok(ik_shm_create(&shm, name, 1 << 21, IK_SHM_HUGE));
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(name));
+}
+
+static void test_header_records_creator(void **state)
+{
+    const char *name = ikt_name("creator");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, name, 64, 0));
+    const struct ik__seg_hdr *h = (const void *)((char *)ik_shm_ptr(shm) - 64);
+    assert_int_equal(h->magic, IK__SEG_MAGIC);
+    assert_int_equal(h->kind, IK__KIND_SHM);
+    assert_int_equal(h->creator_pid, getpid());
+    assert_int_equal(h->creator_start, ik__self_start_time());
+    assert_true(ik__proc_alive(h->creator_pid, h->creator_start));
+    assert_false(ik__proc_alive(h->creator_pid, h->creator_start + 1));
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(name));
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_open_across_exec),
+        cmocka_unit_test(test_mode_is_0600_and_exclusive),
+        cmocka_unit_test(test_bad_names_refused),
+        cmocka_unit_test(test_bad_sizes_and_flags),
+        cmocka_unit_test(test_readonly_open),
+        cmocka_unit_test(test_squatted_segment_refused),
+        cmocka_unit_test(test_corrupt_headers_refused),
+        cmocka_unit_test(test_symlink_and_nonregular_refused),
+        cmocka_unit_test(test_anon_passed_over_socketpair),
+        cmocka_unit_test(test_from_fd_attacks),
+        cmocka_unit_test(test_fd_recv_closes_extra_fds),
+        cmocka_unit_test(test_huge_pages),
+        cmocka_unit_test(test_header_records_creator),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
