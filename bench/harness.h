@@ -1,5 +1,35 @@
+/* Benchmark harness: timing, samples, percentiles and ratio reports.
+ * Every ipckit number is printed beside a raw baseline measured in the same
+ * run, as a ratio (ipckit / baseline; lower is better, 1.00 = parity). */
 #ifndef IK_BENCH_HARNESS_H
 #define IK_BENCH_HARNESS_H
+
+#include <stddef.h>
 #include <stdint.h>
+
+/* CLOCK_MONOTONIC nanoseconds. */
 uint64_t ikb_now_ns(void);
+
+/* A growable set of samples (e.g. per-round-trip nanoseconds). */
+typedef struct {
+    double *v;
+    size_t n, cap;
+} ikb_samples;
+void ikb_samples_add(ikb_samples *s, double x);
+/* p in [0,100]; sorts in place. 0 if empty. */
+double ikb_pct(ikb_samples *s, double p);
+double ikb_mean(const ikb_samples *s);
+void ikb_samples_free(ikb_samples *s);
+
+/* Iteration count scale from $IK_BENCH_SCALE (default 1.0; CI may lower it). */
+double ikb_scale(void);
+/* n scaled by ikb_scale(), at least 1. */
+uint64_t ikb_iters(uint64_t n);
+
+/* Print the section heading once per program. */
+void ikb_header(const char *title);
+/* One line: what, ipckit value, baseline name and value, unit, ratio. */
+void ikb_report(const char *what, double value, const char *baseline, double base_value,
+                const char *unit);
+
 #endif

@@ -1,9 +1,49 @@
-/* ipckit command-line tool (placeholder until the registry lands). */
-#include <ipckit.h>
-#include <stdio.h>
+/* ipckit command-line tool: subcommand dispatch. */
+#include "cli.h"
 
-int main(void)
+#include <stdio.h>
+#include <string.h>
+
+static const struct ik_cli_cmd commands[] = {
+    {"ls", "list ipckit objects (segments, locks, FIFOs, sockets)", ik_cmd_ls},
+    {"rm", "remove named objects", ik_cmd_rm},
+    {"gc", "remove objects orphaned by dead processes", ik_cmd_gc},
+    {"locks", "show holders and waiters of named locks, and deadlocks", ik_cmd_locks},
+};
+
+void ik_cli_error(const char *what, int err)
 {
-    printf("ipckit %s\n", ik_version());
-    return 0;
+    fprintf(stderr, "ipckit: %s: %s\n", what, ik_strerror(err));
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ipckit <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'ipckit <command> --help' describes each command.\n"
+               "\nexit status: 0 success, 1 failure, 2 usage error, 3 partial failure\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return IK_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return IK_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("ipckit %s\n", ik_version());
+        return IK_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "ipckit: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return IK_EXIT_USAGE;
 }
