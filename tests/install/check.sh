@@ -11,9 +11,9 @@ export PKG_CONFIG_PATH="$pcdir"
 test -f "$prefix/include/ipckit.h"
 test -f "$prefix/include/ipckit/shm.h"
 find "$prefix" -name 'ipckitConfig.cmake' | grep -q .
-cc -std=c11 -Wall -Werror -o "$prefix/consumer" "$srcdir/consumer.c" $(pkg-config --define-prefix --cflags --libs ipckit)
+"${CC:-cc}" ${CONSUMER_CFLAGS:-} -std=c11 -Wall -Werror -o "$prefix/consumer" "$srcdir/consumer.c" $(pkg-config --define-prefix --cflags --libs ipckit)
 LD_LIBRARY_PATH="$(pkg-config --define-prefix --variable=libdir ipckit)" "$prefix/consumer" | grep -q 'hello IK_EOWNERDEAD'
-cc -std=c11 -Wall -Werror -o "$prefix/consumer_static" "$srcdir/consumer.c" \
+"${CC:-cc}" ${CONSUMER_CFLAGS:-} -std=c11 -Wall -Werror -o "$prefix/consumer_static" "$srcdir/consumer.c" \
     $(pkg-config --define-prefix --cflags ipckit) "$(pkg-config --define-prefix --variable=libdir ipckit)/libipckit.a" $(pkg-config --define-prefix --libs-only-l --static ipckit | sed 's/-lipckit//')
 "$prefix/consumer_static" | grep -q 'hello IK_EOWNERDEAD'
 # Only the ik_ API is exported from the shared library.
@@ -29,6 +29,7 @@ mkdir -p "$prefix/cm"
 cat >"$prefix/cm/CMakeLists.txt" <<CM
 cmake_minimum_required(VERSION 3.18)
 project(consumer C)
+set(CMAKE_C_FLAGS "\${CMAKE_C_FLAGS} ${CONSUMER_CFLAGS:-}")
 find_package(ipckit REQUIRED)
 add_executable(consumer $srcdir/consumer.c)
 target_link_libraries(consumer PRIVATE ipckit::ipckit)
