@@ -47,8 +47,24 @@ struct ik_log {
     pthread_mutex_t lock; /* slot (re)acquisition after fork */
     int slot;             /* writer slot, -1 none */
     uint32_t gen;
-    int pid; /* process the slot belongs to */
+    int pid;           /* process the slot belongs to */
+    unsigned fork_gen; /* atomic: fork_gen when the slot was taken */
 };
+
+/* Bumped in every child after fork (pthread_atfork), so that appends can
+ * detect an inherited handle without a getpid() system call each time. */
+static unsigned fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    __atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void atfork_init(void)
+{
+    (void)pthread_atfork(NULL, NULL, on_fork_child);
+}
 
 /* ---- atomics on shared words ------------------------------------------- */
 
@@ -242,6 +258,8 @@ static int slot_take(struct ik_log *l)
             l->slot = (int)i;
             l->gen = gen;
             l->pid = pid;
+            __atomic_store_n(&l->fork_gen, __atomic_load_n(&fork_gen, __ATOMIC_RELAXED),
+                             __ATOMIC_RELEASE);
             return 0;
         }
     }
@@ -428,6 +446,7 @@ int ik_log_open(ik_log **out, const char *path, size_t capacity, unsigned flags)
     l->fd = -1;
     l->slot = -1;
     l->rdonly = (flags & IK_LOG_RDONLY) != 0;
+    pthread_once(&atfork_once, atfork_init);
     int rc = 0;
     if (flags & IK_LOG_CREATE) {
         rc = log_create(path, cap);
@@ -491,12 +510,21 @@ static int claim_decode(const struct ik_log *l, uint64_t off, uint64_t w, uint64
 /* The writer's slot belongs to the calling process (re-take after fork). */
 static int own_slot(struct ik_log *l, unsigned *slot, uint32_t *gen)
 {
+    if (__atomic_load_n(&l->fork_gen, __ATOMIC_ACQUIRE) ==
+        __atomic_load_n(&fork_gen, __ATOMIC_RELAXED)) {
+        *slot = (unsigned)l->slot;
+        *gen = l->gen;
+        return 0;
+    }
     int pid = getpid();
     pthread_mutex_lock(&l->lock);
     int rc = 0;
     if (l->pid != pid) {
         l->slot = -1; /* the parent's slot stays the parent's */
         rc = slot_take(l);
+    } else {
+        __atomic_store_n(&l->fork_gen, __atomic_load_n(&fork_gen, __ATOMIC_RELAXED),
+                         __ATOMIC_RELEASE);
     }
     *slot = (unsigned)l->slot;
     *gen = l->gen;
@@ -562,7 +590,7 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
     uint64_t c = *cursor;
     if (c % IK__LOG_ALIGN != 0 || c > log->cap)
         return IK_EINVAL;
-    uint64_t deadline = ik__deadline(timeout_ms);
+    uint64_t deadline = 0; /* computed when first needed (0: not yet) */
     for (;;) {
         uint32_t snap = __atomic_load_n(&log->hdr->seq, __ATOMIC_SEQ_CST);
         uint64_t t = __atomic_load_n(&log->hdr->tail, __ATOMIC_SEQ_CST);
@@ -579,6 +607,8 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
         if (w == 0) {
             if (c < t)
                 return IK_EPROTO; /* tail passed an unclaimed offset */
+            if (deadline == 0)
+                deadline = ik__deadline(timeout_ms);
             int rc = wait_seq(log, snap, deadline, IDLE_SLICE);
             if (rc != 0)
                 return rc;
@@ -627,6 +657,8 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
         if (st != 0)
             return IK_EPROTO;
         /* Pending, writer alive: its commit wakes us; re-check it regularly. */
+        if (deadline == 0)
+            deadline = ik__deadline(timeout_ms);
         if ((rc = wait_seq(log, snap, deadline, PEND_SLICE)) != 0)
             return rc;
     }
