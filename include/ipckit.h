@@ -6,5 +6,6 @@
 #include "ipckit/shm.h"
 #include "ipckit/map.h"
 #include "ipckit/log.h"
+#include "ipckit/chan.h"
 
 #endif

@@ -1,0 +1,181 @@
+/* Channel internals: byte/packet I/O layers, transports, URLs, options. */
+#ifndef IK_CHAN_INT_H
+#define IK_CHAN_INT_H
+
+#include "../core/internal.h"
+#include "ipckit/chan.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* ---- URL (url.c) -------------------------------------------------------- */
+
+#define IK__URL_MAX 4096
+
+struct ik__url {
+    char scheme[24];
+    char host[256];      /* tcp/tls: host (IPv6 without brackets) */
+    char port[8];        /* tcp/tls: decimal port */
+    char name[PATH_MAX]; /* fifo/unix: NAME or /abs/path (leading '/') */
+    char query[1024];
+};
+
+/* Parse url into u. IK_EINVAL for anything malformed. Never reads past the
+ * terminating NUL. */
+int ik__url_parse(struct ik__url *u, const char *url);
+
+/* ---- options (opts.c) --------------------------------------------------- */
+
+#define IK__ALLOW_MAX 16
+
+struct ik_chan_opts {
+    uint64_t max_msg;
+    int timeout_ms;
+    int raw;
+    int verify;
+    int tls12;
+    int backlog;
+    int max_conns;
+    int hs_timeout_ms;
+    int n_uid, n_gid;
+    uid_t allow_uid[IK__ALLOW_MAX];
+    gid_t allow_gid[IK__ALLOW_MAX];
+    char ca[PATH_MAX];
+    char cert[PATH_MAX];
+    char key[PATH_MAX];
+};
+
+void ik__opts_default(struct ik_chan_opts *o);
+
+/* ---- frames (frame.c) --------------------------------------------------- */
+
+#define IK__FRAME_MAGIC0  0x49 /* 'I' */
+#define IK__FRAME_MAGIC1  0x4b /* 'K' */
+#define IK__FRAME_VERSION 1
+void ik__frame_encode(uint8_t hdr[IK_FRAME_HDR_SIZE], uint64_t len, unsigned nfds);
+
+/* ---- I/O layers --------------------------------------------------------- */
+
+#define IK__FDQ_MAX 64
+
+struct ik__io;
+
+/* One layer of a connection (socket, pipe pair, TLS over a lower layer). All
+ * fds are non-blocking. */
+struct ik__io_ops {
+    /* Read up to n bytes: count > 0, 0 at orderly EOF, IK_EAGAIN (io->want
+     * says POLLIN/POLLOUT) or a negative IK_E*. Packet transports return one
+     * packet and IK_EPROTO if it did not fit. Received fds go to io->fdq. */
+    ssize_t (*read)(struct ik__io *io, void *buf, size_t n);
+    /* Write from iov (with fds attached to the first byte if nfds > 0):
+     * count >= 0, IK_EAGAIN (io->want set) or a negative IK_E*. Never
+     * SIGPIPE; a gone peer is IK_ECLOSED. */
+    ssize_t (*writev)(struct ik__io *io, const struct iovec *iov, int n, const int *fds, int nfds);
+    /* Datagram transports: size of the next datagram without consuming it
+     * (IK_EAGAIN if none). NULL elsewhere. */
+    ssize_t (*peek_len)(struct ik__io *io);
+    /* Bytes already decoded and buffered inside the layer (TLS), else NULL. */
+    int (*pending)(const struct ik__io *io);
+    /* Peer credentials; NULL if unsupported. */
+    int (*peer)(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid);
+    /* Peer certificate subject; NULL if unsupported. */
+    int (*subject)(const struct ik__io *io, char *buf, size_t cap);
+    /* Release the layer and everything under it. */
+    void (*close)(struct ik__io *io);
+};
+
+struct ik__io {
+    const struct ik__io_ops *ops;
+    int rfd, wfd; /* rfd is polled for input, wfd for output */
+    short want;   /* after IK_EAGAIN: POLLIN or POLLOUT */
+    void *ctx;    /* layer state */
+    struct ik__io *lower;
+    int fdq[IK__FDQ_MAX]; /* fds received, not yet handed out */
+    int nfdq;
+    char detail[256]; /* last error detail */
+};
+
+/* Close queued fds. */
+void ik__io_fdq_clear(struct ik__io *io);
+/* Queue a received fd (closed if the queue is full). */
+void ik__io_fdq_push(struct ik__io *io, int fd);
+
+/* Common fd-based layers, usable by transports (io_fd.c). */
+extern const struct ik__io_ops ik__io_sock_ops;   /* stream socket, MSG_NOSIGNAL */
+extern const struct ik__io_ops ik__io_unix_ops;   /* Unix stream: + SCM_RIGHTS, SO_PEERCRED */
+extern const struct ik__io_ops ik__io_upkt_ops;   /* Unix seqpacket: packets + fds + creds */
+extern const struct ik__io_ops ik__io_udgram_ops; /* Unix datagram */
+extern const struct ik__io_ops ik__io_pipe_ops;   /* read/write on pipes, SIGPIPE blocked */
+void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd);
+
+/* ---- listeners and transports ------------------------------------------ */
+
+struct ik__lst_count; /* shared live-connection counter */
+
+struct ik_listener {
+    const struct ik__transport *tp;
+    struct ik_chan_opts opts;
+    struct ik__url url;
+    int fd;              /* listening socket / FIFO fd */
+    int aux;             /* transport use */
+    char path[PATH_MAX]; /* filesystem object to remove at close ("" none) */
+    char path2[PATH_MAX];
+    char bound[PATH_MAX + 64]; /* URL with the real address */
+    void *ctx;                 /* transport/layer state (TLS context) */
+    struct ik__lst_count *live;
+};
+
+enum {
+    IK__TF_STREAM = 1u << 0, /* byte stream: framing, raw mode allowed */
+    IK__TF_DGRAM = 1u << 1,  /* one datagram per message, no header */
+    IK__TF_FDS = 1u << 2,    /* can carry fds */
+};
+
+/*
+ * A transport, registered under its URL scheme. The channel layer only talks
+ * to these ops and to struct ik__io; it has no per-transport code.
+ */
+struct ik__transport {
+    const char *scheme;
+    unsigned flags;    /* IK__TF_* */
+    size_t packet_max; /* >0: writes are split in packets of at most this size
+                          and the reader always offers at least this much */
+    /* Bind/listen per u and o; fill l->fd, l->path, l->bound. On error nothing
+     * is left behind. */
+    int (*listen)(struct ik_listener *l);
+    /* Wait (deadline) and accept one connection into io (allocated by the
+     * caller). Policy checks live here. */
+    int (*accept)(struct ik_listener *l, struct ik__io *io, uint64_t deadline);
+    /* Release transport state of l (fd, files). */
+    void (*lst_close)(struct ik_listener *l);
+    /* Connect io per u/o before deadline. */
+    int (*dial)(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                uint64_t deadline);
+    /* Build io around inherited fds (validate their type). */
+    int (*adopt)(struct ik__io *io, int rfd, int wfd);
+    /* Connected pair (NULL: not offered). */
+    int (*pair)(struct ik__io *a, struct ik__io *b);
+};
+
+extern const struct ik__transport ik__tp_pipe, ik__tp_fifo, ik__tp_unix, ik__tp_unix_seq,
+    ik__tp_unix_dgram, ik__tp_unix_abstract, ik__tp_tcp, ik__tp_tls;
+
+/* Wait until fd is ready for events or the deadline passes: 0, IK_ETIMEDOUT. */
+int ik__wait_fd(int fd, short events, uint64_t deadline);
+
+/* Unix helpers shared by unix.c users. */
+int ik__unix_policy_check(int fd, const struct ik_chan_opts *o, char *detail, size_t cap);
+
+/* TCP helpers used by the TLS layer (tcp.c). */
+int ik__tcp_listen(struct ik_listener *l, const char *scheme);
+int ik__tcp_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline);
+void ik__tcp_lst_close(struct ik_listener *l);
+int ik__tcp_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                 uint64_t deadline);
+
+/* Thread-local detail of the last failed endpoint call. */
+void ik__set_last_detail(const char *s);
+
+#endif

@@ -1,0 +1,322 @@
+/* fd-based I/O layers: stream sockets, Unix sockets (+fds, creds), pipes. */
+#include "chan_int.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd)
+{
+    memset(io, 0, sizeof(*io));
+    io->ops = ops;
+    io->rfd = rfd;
+    io->wfd = wfd;
+}
+
+void ik__io_fdq_clear(struct ik__io *io)
+{
+    for (int i = 0; i < io->nfdq; i++)
+        close(io->fdq[i]);
+    io->nfdq = 0;
+}
+
+void ik__io_fdq_push(struct ik__io *io, int fd)
+{
+    if (io->nfdq < IK__FDQ_MAX)
+        io->fdq[io->nfdq++] = fd;
+    else
+        close(fd);
+}
+
+static int map_errno(int e)
+{
+    if (e == EPIPE || e == ECONNRESET || e == ECONNREFUSED || e == ENOTCONN)
+        return IK_ECLOSED;
+    return e > 0 ? -e : IK_EIO;
+}
+
+static void fd_close(struct ik__io *io)
+{
+    ik__io_fdq_clear(io);
+    if (io->rfd >= 0)
+        close(io->rfd);
+    if (io->wfd >= 0 && io->wfd != io->rfd)
+        close(io->wfd);
+    io->rfd = io->wfd = -1;
+}
+
+/* ---- plain stream sockets (TCP) ---------------------------------------- */
+
+static ssize_t sock_read(struct ik__io *io, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = recv(io->rfd, buf, n, MSG_DONTWAIT);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->want = POLLIN;
+            return IK_EAGAIN;
+        }
+        return map_errno(errno);
+    }
+}
+
+static ssize_t sock_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                           int nfds)
+{
+    if (nfds > 0 || fds != NULL)
+        return IK_ENOTSUP;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    for (;;) {
+        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->want = POLLOUT;
+            return IK_EAGAIN;
+        }
+        return map_errno(errno);
+    }
+}
+
+const struct ik__io_ops ik__io_sock_ops = {
+    .read = sock_read,
+    .writev = sock_writev,
+    .close = fd_close,
+};
+
+/* ---- Unix sockets: fds and credentials --------------------------------- */
+
+union ik__cmsg_fds {
+    char buf[CMSG_SPACE(sizeof(int) * 253)];
+    struct cmsghdr align;
+};
+
+static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet)
+{
+    union ik__cmsg_fds ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = n};
+    for (;;) {
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl.buf,
+                           .msg_controllen = sizeof(ctl.buf)};
+        ssize_t r = recvmsg(io->rfd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                io->want = POLLIN;
+                return IK_EAGAIN;
+            }
+            return map_errno(errno);
+        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                ik__io_fdq_push(io, fd);
+            }
+        }
+        if (m.msg_flags & MSG_CTRUNC) {
+            snprintf(io->detail, sizeof(io->detail), "control data truncated (fds lost)");
+            return IK_EPROTO;
+        }
+        if (packet && (m.msg_flags & MSG_TRUNC)) {
+            snprintf(io->detail, sizeof(io->detail), "oversized packet");
+            return IK_EPROTO;
+        }
+        return r;
+    }
+}
+
+static ssize_t unix_send(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                         int nfds, int flags)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * IK_FD_MAX)];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    if (nfds > 0) {
+        if (nfds > IK_FD_MAX)
+            return IK_EINVAL;
+        memset(&ctl, 0, sizeof(ctl));
+        m.msg_control = ctl.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    for (;;) {
+        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->want = POLLOUT;
+            return IK_EAGAIN;
+        }
+        if (errno == EMSGSIZE)
+            return IK_EMSGSIZE;
+        return map_errno(errno);
+    }
+}
+
+static ssize_t unix_read(struct ik__io *io, void *buf, size_t n)
+{
+    return unix_recv(io, buf, n, 0);
+}
+
+static ssize_t unix_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                           int nfds)
+{
+    return unix_send(io, iov, n, fds, nfds, 0);
+}
+
+static int unix_peer(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid)
+{
+    struct ucred cr;
+    socklen_t sl = sizeof(cr);
+    if (getsockopt(io->rfd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) != 0)
+        return ik__errno();
+    if (uid)
+        *uid = cr.uid;
+    if (gid)
+        *gid = cr.gid;
+    if (pid)
+        *pid = cr.pid;
+    return 0;
+}
+
+const struct ik__io_ops ik__io_unix_ops = {
+    .read = unix_read,
+    .writev = unix_writev,
+    .peer = unix_peer,
+    .close = fd_close,
+};
+
+/* Seqpacket: the channel layer caps each write at packet_max, so a packet
+ * never spans two messages; the reader always offers >= packet_max bytes. */
+static ssize_t upkt_read(struct ik__io *io, void *buf, size_t n)
+{
+    return unix_recv(io, buf, n, 1);
+}
+
+const struct ik__io_ops ik__io_upkt_ops = {
+    .read = upkt_read,
+    .writev = unix_writev,
+    .peer = unix_peer,
+    .close = fd_close,
+};
+
+/* Datagrams: read returns the full datagram length (MSG_TRUNC) even if it
+ * was larger than n. */
+static ssize_t udgram_read(struct ik__io *io, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = recv(io->rfd, buf, n, MSG_DONTWAIT | MSG_TRUNC);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->want = POLLIN;
+            return IK_EAGAIN;
+        }
+        return map_errno(errno);
+    }
+}
+
+static ssize_t udgram_peek(struct ik__io *io)
+{
+    char c;
+    for (;;) {
+        ssize_t r = recv(io->rfd, &c, 0, MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            io->want = POLLIN;
+            return IK_EAGAIN;
+        }
+        return map_errno(errno);
+    }
+}
+
+const struct ik__io_ops ik__io_udgram_ops = {
+    .read = udgram_read,
+    .writev = unix_writev,
+    .peek_len = udgram_peek,
+    .peer = unix_peer,
+    .close = fd_close,
+};
+
+/* ---- pipes and FIFOs: write with SIGPIPE blocked ----------------------- */
+
+static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(io->rfd, buf, n);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            io->want = POLLIN;
+            return IK_EAGAIN;
+        }
+        return map_errno(errno);
+    }
+}
+
+static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                           int nfds)
+{
+    if (nfds > 0 || fds != NULL)
+        return IK_ENOTSUP;
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t r;
+    int e;
+    do {
+        r = writev(io->wfd, iov, n);
+        e = errno;
+    } while (r < 0 && e == EINTR);
+    if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+        /* Consume the SIGPIPE this thread just got, before unblocking. */
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r >= 0)
+        return r;
+    if (e == EAGAIN) {
+        io->want = POLLOUT;
+        return IK_EAGAIN;
+    }
+    return map_errno(e);
+}
+
+const struct ik__io_ops ik__io_pipe_ops = {
+    .read = pipe_read,
+    .writev = pipe_writev,
+    .close = fd_close,
+};

@@ -1,0 +1,422 @@
+/*
+ * tls://host:port: TLS (OpenSSL 3) as a layer over any byte-stream ik__io.
+ * The transport reuses the TCP transport's listen/accept/dial for the lower
+ * layer and stacks this layer on top; a custom BIO moves the ciphertext
+ * through the lower layer's ops (so MSG_NOSIGNAL etc. still apply).
+ * TLS 1.3 only unless tls12=1. Clients verify the certificate and the
+ * host name by default (ca= or the system store); verify=0 is explicit and
+ * warns on stderr. A server given ca= requires client certificates (mTLS).
+ * Handshake failures give IK_EAUTH with the OpenSSL reason as detail.
+ */
+#include "../chan_int.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tls_ctx {
+    SSL *ssl;
+};
+
+/* ---- BIO over the lower layer ------------------------------------------ */
+
+static BIO_METHOD *bio_meth;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static int bio_read(BIO *b, char *buf, int n)
+{
+    struct ik__io *lower = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t r = lower->ops->read(lower, buf, (size_t)n);
+    if (r > 0)
+        return (int)r;
+    if (r == IK_EAGAIN) {
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    return r == 0 ? 0 : -1;
+}
+
+static int bio_write(BIO *b, const char *buf, int n)
+{
+    struct ik__io *lower = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    struct iovec v = {(void *)buf, (size_t)n};
+    ssize_t r = lower->ops->writev(lower, &v, 1, NULL, 0);
+    if (r >= 0)
+        return (int)r;
+    if (r == IK_EAGAIN) {
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    return -1;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    IK__UNUSED(b);
+    IK__UNUSED(num);
+    IK__UNUSED(ptr);
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void bio_init_once(void)
+{
+    bio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ipckit-io");
+    if (bio_meth == NULL)
+        return;
+    BIO_meth_set_read(bio_meth, bio_read);
+    BIO_meth_set_write(bio_meth, bio_write);
+    BIO_meth_set_ctrl(bio_meth, bio_ctrl);
+    BIO_meth_set_create(bio_meth, bio_create);
+}
+
+/* ---- the TLS io layer --------------------------------------------------- */
+
+static void ssl_detail(char *buf, size_t cap, SSL *ssl, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char reason[200] = "";
+    if (e != 0)
+        ERR_error_string_n(e, reason, sizeof(reason));
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (vr != X509_V_OK)
+        snprintf(buf, cap, "%s: %s (verify: %s)", what, reason[0] ? reason : "error",
+                 X509_verify_cert_error_string(vr));
+    else
+        snprintf(buf, cap, "%s: %s", what, reason[0] ? reason : "connection closed");
+    ERR_clear_error();
+}
+
+/* Map an SSL_get_error result: IK_EAGAIN (want set) or a hard error. */
+static int ssl_want(struct ik__io *io, SSL *ssl, int ret, int hard)
+{
+    int e = SSL_get_error(ssl, ret);
+    if (e == SSL_ERROR_WANT_READ) {
+        io->want = POLLIN;
+        return IK_EAGAIN;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        io->want = POLLOUT;
+        return IK_EAGAIN;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    ssl_detail(io->detail, sizeof(io->detail), ssl, "tls");
+    return hard;
+}
+
+static ssize_t tls_read(struct ik__io *io, void *buf, size_t n)
+{
+    struct tls_ctx *t = io->ctx;
+    size_t got = 0;
+    ERR_clear_error();
+    int r = SSL_read_ex(t->ssl, buf, n, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    return ssl_want(io, t->ssl, r, IK_ECLOSED);
+}
+
+static ssize_t tls_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                          int nfds)
+{
+    if (nfds > 0 || fds != NULL)
+        return IK_ENOTSUP;
+    struct tls_ctx *t = io->ctx;
+    /* Coalesce small iovecs into one record (the buffer may move between
+     * retries: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+    uint8_t small[16384];
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    ERR_clear_error();
+    if (n > 1 && total <= sizeof(small)) {
+        size_t off = 0;
+        for (int i = 0; i < n; i++) {
+            memcpy(small + off, iov[i].iov_base, iov[i].iov_len);
+            off += iov[i].iov_len;
+        }
+        size_t w = 0;
+        int r = SSL_write_ex(t->ssl, small, total, &w);
+        if (r == 1)
+            return (ssize_t)w;
+        int rc = ssl_want(io, t->ssl, r, IK_ECLOSED);
+        return rc == 0 ? IK_ECLOSED : rc;
+    }
+    ssize_t done = 0;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        size_t w = 0;
+        int r = SSL_write_ex(t->ssl, iov[i].iov_base, iov[i].iov_len, &w);
+        if (r == 1) {
+            done += (ssize_t)w;
+            continue;
+        }
+        if (done > 0)
+            return done; /* retried next call with the same buffer */
+        int rc = ssl_want(io, t->ssl, r, IK_ECLOSED);
+        return rc == 0 ? IK_ECLOSED : rc;
+    }
+    return done;
+}
+
+static int tls_pending(const struct ik__io *io)
+{
+    struct tls_ctx *t = io->ctx;
+    return SSL_pending(t->ssl);
+}
+
+static int tls_subject(const struct ik__io *io, char *buf, size_t cap)
+{
+    struct tls_ctx *t = io->ctx;
+    X509 *c = SSL_get1_peer_certificate(t->ssl);
+    if (c == NULL)
+        return IK_ENOENT;
+    char *s = X509_NAME_oneline(X509_get_subject_name(c), NULL, 0);
+    X509_free(c);
+    if (s == NULL)
+        return IK_ENOMEM;
+    int n = snprintf(buf, cap, "%s", s);
+    OPENSSL_free(s);
+    return (n < 0 || (size_t)n >= cap) ? IK_ENAMETOOLONG : 0;
+}
+
+static void tls_close(struct ik__io *io)
+{
+    struct tls_ctx *t = io->ctx;
+    if (t != NULL) {
+        if (t->ssl != NULL) {
+            SSL_shutdown(t->ssl); /* best effort close_notify, never blocks */
+            SSL_free(t->ssl);     /* frees the BIO */
+        }
+        free(t);
+    }
+    if (io->lower != NULL) {
+        io->lower->ops->close(io->lower);
+        free(io->lower);
+    }
+    io->ctx = NULL;
+    io->lower = NULL;
+    io->rfd = io->wfd = -1;
+}
+
+static const struct ik__io_ops tls_io_ops = {
+    .read = tls_read,
+    .writev = tls_writev,
+    .pending = tls_pending,
+    .subject = tls_subject,
+    .close = tls_close,
+};
+
+/* ---- contexts ----------------------------------------------------------- */
+
+static int ctx_common(SSL_CTX *ctx, const struct ik_chan_opts *o, char *detail, size_t cap)
+{
+    SSL_CTX_set_min_proto_version(ctx, o->tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (o->cert[0] != '\0') {
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            ssl_detail(detail, cap, NULL, "certificate/key");
+            return IK_EAUTH;
+        }
+    }
+    return 0;
+}
+
+static int server_ctx(SSL_CTX **out, const struct ik_chan_opts *o, char *detail, size_t cap)
+{
+    if (o->cert[0] == '\0' || o->key[0] == '\0') {
+        snprintf(detail, cap, "tls listener needs cert= and key=");
+        return IK_EINVAL;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return IK_ENOMEM;
+    int rc = ctx_common(ctx, o, detail, cap);
+    if (rc == 0 && o->ca[0] != '\0') {
+        if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+            ssl_detail(detail, cap, NULL, "ca");
+            rc = IK_EAUTH;
+        } else {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        }
+    }
+    if (rc != 0) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
+static int client_ctx(SSL_CTX **out, const struct ik_chan_opts *o, char *detail, size_t cap)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return IK_ENOMEM;
+    int rc = ctx_common(ctx, o, detail, cap);
+    if (rc == 0 && o->verify) {
+        int ok = o->ca[0] != '\0' ? SSL_CTX_load_verify_locations(ctx, o->ca, NULL)
+                                  : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1) {
+            ssl_detail(detail, cap, NULL, "ca");
+            rc = IK_EAUTH;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else if (rc == 0) {
+        fprintf(stderr, "ipckit: WARNING: TLS certificate verification is DISABLED "
+                        "(verify=0): the peer is not authenticated\n");
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    if (rc != 0) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
+/* Stack TLS over lower (owned by io from here on) and run the handshake. */
+static int handshake(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int server,
+                     const char *host, uint64_t deadline)
+{
+    pthread_once(&bio_once, bio_init_once);
+    ik__io_init(io, &tls_io_ops, lower->rfd, lower->wfd);
+    io->lower = lower;
+    struct tls_ctx *t = calloc(1, sizeof(*t));
+    if (t == NULL || bio_meth == NULL) {
+        free(t);
+        tls_close(io);
+        return IK_ENOMEM;
+    }
+    io->ctx = t;
+    t->ssl = SSL_new(ctx);
+    BIO *b = BIO_new(bio_meth);
+    if (t->ssl == NULL || b == NULL) {
+        BIO_free(b);
+        tls_close(io);
+        return IK_ENOMEM;
+    }
+    BIO_set_data(b, lower);
+    SSL_set_bio(t->ssl, b, b);
+    if (!server && host != NULL) {
+        unsigned char tmp[16];
+        int is_ip = inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
+        if (is_ip) {
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host);
+        } else {
+            SSL_set_tlsext_host_name(t->ssl, host);
+            SSL_set1_host(t->ssl, host);
+        }
+    }
+    for (;;) {
+        ERR_clear_error();
+        int r = server ? SSL_accept(t->ssl) : SSL_connect(t->ssl);
+        if (r == 1)
+            return 0;
+        int rc = ssl_want(io, t->ssl, r, IK_EAUTH);
+        if (rc == IK_EAGAIN) {
+            rc = ik__wait_fd(io->want == POLLOUT ? io->wfd : io->rfd, io->want, deadline);
+            if (rc == 0)
+                continue;
+            snprintf(io->detail, sizeof(io->detail), "tls handshake timed out");
+        } else if (rc == 0) {
+            rc = IK_EAUTH;
+            snprintf(io->detail, sizeof(io->detail), "tls handshake: peer closed");
+        }
+        char keep[sizeof(io->detail)];
+        memcpy(keep, io->detail, sizeof(keep));
+        tls_close(io);
+        memcpy(io->detail, keep, sizeof(keep));
+        return rc;
+    }
+}
+
+/* ---- transport ---------------------------------------------------------- */
+
+static int tls_listen(struct ik_listener *l)
+{
+    char detail[256] = "";
+    SSL_CTX *ctx;
+    int rc = server_ctx(&ctx, &l->opts, detail, sizeof(detail));
+    if (rc != 0) {
+        ik__set_last_detail(detail);
+        return rc;
+    }
+    rc = ik__tcp_listen(l, "tls");
+    if (rc != 0) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    l->ctx = ctx;
+    return 0;
+}
+
+static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
+{
+    struct ik__io *lower = calloc(1, sizeof(*lower));
+    if (lower == NULL)
+        return IK_ENOMEM;
+    int rc = ik__tcp_accept(l, lower, deadline);
+    if (rc != 0) {
+        free(lower);
+        return rc;
+    }
+    /* The handshake gets its own bound so idle peers cannot hold accept. */
+    uint64_t hs = ik__deadline(l->opts.hs_timeout_ms);
+    rc = handshake(io, lower, l->ctx, 1, NULL, hs < deadline ? hs : deadline);
+    return rc == IK_ETIMEDOUT ? IK_EAUTH : rc;
+}
+
+static void tls_lst_close(struct ik_listener *l)
+{
+    ik__tcp_lst_close(l);
+    SSL_CTX_free(l->ctx);
+}
+
+static int tls_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                    uint64_t deadline)
+{
+    SSL_CTX *ctx;
+    int rc = client_ctx(&ctx, o, io->detail, sizeof(io->detail));
+    if (rc != 0)
+        return rc;
+    struct ik__io *lower = calloc(1, sizeof(*lower));
+    if (lower == NULL) {
+        SSL_CTX_free(ctx);
+        return IK_ENOMEM;
+    }
+    rc = ik__tcp_dial(lower, u, o, deadline);
+    if (rc != 0) {
+        memcpy(io->detail, lower->detail, sizeof(io->detail));
+        free(lower);
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    rc = handshake(io, lower, ctx, 0, u->host, deadline);
+    SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+    return rc;
+}
+
+const struct ik__transport ik__tp_tls = {
+    .scheme = "tls",
+    .flags = IK__TF_STREAM,
+    .listen = tls_listen,
+    .accept = tls_accept,
+    .lst_close = tls_lst_close,
+    .dial = tls_dial,
+};

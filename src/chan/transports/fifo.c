@@ -1,0 +1,238 @@
+/*
+ * fifo://NAME: two FIFOs in the private runtime directory, <NAME>.up.fifo
+ * (client to server) and <NAME>.down.fifo (server to client), or
+ * <path>.up.fifo / <path>.down.fifo for fifo:///abs/path. One client at a
+ * time. A live listener holds the abstract socket "ipckit-fifo-<uid>-<hash>"
+ * so a second listener gets IK_EADDRINUSE and files left by a dead one are
+ * reused. Handshake: the client opens down for reading, then up for writing
+ * (flock LOCK_EX: one client), then writes one byte 'H'; the server, having
+ * opened up for reading in ik_accept, reads it, opens down for writing and
+ * answers 'A' (so the client never reads a writer-less FIFO as EOF).
+ */
+#include "../chan_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define HELLO 'H'
+#define ACK   'A'
+
+static int fifo_paths(const struct ik__url *u, char *up, char *down, size_t cap)
+{
+    char base[PATH_MAX];
+    if (u->name[0] == '/') {
+        snprintf(base, sizeof(base), "%s", u->name);
+    } else {
+        int rc = ik_name_check(u->name);
+        if (rc != 0)
+            return rc;
+        char dir[PATH_MAX];
+        int dfd = ik__runtime_dir_open(dir, sizeof(dir));
+        if (dfd < 0)
+            return dfd;
+        close(dfd);
+        if ((size_t)snprintf(base, sizeof(base), "%s/%s", dir, u->name) >= sizeof(base))
+            return IK_ENAMETOOLONG;
+    }
+    if ((size_t)snprintf(up, cap, "%s.up.fifo", base) >= cap ||
+        (size_t)snprintf(down, cap, "%s.down.fifo", base) >= cap)
+        return IK_ENAMETOOLONG;
+    return 0;
+}
+
+/* Check an existing path is a FIFO we trust (never follow a symlink). */
+static int fifo_check(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return ik__errno();
+    if (!S_ISFIFO(st.st_mode))
+        return IK_EUNSAFE;
+    if ((st.st_mode & 0077) != 0)
+        return IK_EUNSAFE;
+    return ik__perm_check(&st, NULL);
+}
+
+static int fifo_make(const char *path)
+{
+    if (mkfifo(path, 0600) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return ik__errno();
+    return fifo_check(path); /* left by a dead listener: reuse if ours */
+}
+
+static int lock_sock(const char *base)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = base; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    int n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "ipckit-fifo-%u-%016llx",
+                     (unsigned)geteuid(), (unsigned long long)h);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ik__errno();
+    if (bind(fd, (struct sockaddr *)&a,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0) {
+        int rc = errno == EADDRINUSE ? IK_EADDRINUSE : ik__errno();
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int fifo_listen(struct ik_listener *l)
+{
+    int rc = fifo_paths(&l->url, l->path, l->path2, sizeof(l->path));
+    if (rc != 0)
+        return rc;
+    int lk = lock_sock(l->path);
+    if (lk < 0) {
+        l->path[0] = l->path2[0] = '\0';
+        return lk;
+    }
+    rc = fifo_make(l->path);
+    if (rc == 0)
+        rc = fifo_make(l->path2);
+    if (rc != 0) {
+        close(lk);
+        l->path[0] = l->path2[0] = '\0';
+        return rc;
+    }
+    l->aux = lk;
+    l->fd = lk;
+    snprintf(l->bound, sizeof(l->bound), "fifo://%s", l->url.name);
+    return 0;
+}
+
+static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
+{
+    int rc = fifo_check(l->path);
+    if (rc != 0)
+        return rc;
+    int rfd = open(l->path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (rfd < 0)
+        return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+    for (;;) {
+        rc = ik__wait_fd(rfd, POLLIN, deadline);
+        if (rc != 0)
+            break;
+        char c;
+        ssize_t r = read(rfd, &c, 1);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r != 1 || c != HELLO) {
+            rc = r == 0 ? IK_ECLOSED : IK_EPROTO;
+            break;
+        }
+        int wfd = open(l->path2, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (wfd < 0) {
+            rc = errno == ENXIO ? IK_ECLOSED : errno == ELOOP ? IK_EUNSAFE : ik__errno();
+            break;
+        }
+        char ack = ACK;
+        if (write(wfd, &ack, 1) != 1) {
+            rc = IK_ECLOSED;
+            close(wfd);
+            break;
+        }
+        ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);
+        return 0;
+    }
+    close(rfd);
+    return rc;
+}
+
+static void fifo_lst_close(struct ik_listener *l)
+{
+    if (l->path[0] && fifo_check(l->path) == 0)
+        unlink(l->path);
+    if (l->path2[0] && fifo_check(l->path2) == 0)
+        unlink(l->path2);
+    if (l->aux >= 0)
+        close(l->aux);
+}
+
+static int fifo_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                     uint64_t deadline)
+{
+    IK__UNUSED(o);
+    char up[PATH_MAX], down[PATH_MAX];
+    int rc = fifo_paths(u, up, down, sizeof(up));
+    if (rc != 0)
+        return rc;
+    if ((rc = fifo_check(up)) != 0 || (rc = fifo_check(down)) != 0)
+        return rc;
+    int rfd = open(down, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (rfd < 0)
+        return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+    int wfd;
+    for (;;) {
+        wfd = open(up, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (wfd >= 0)
+            break;
+        if (errno != ENXIO) {
+            rc = errno == ELOOP ? IK_EUNSAFE : ik__errno();
+            close(rfd);
+            return rc;
+        }
+        /* No server in ik_accept yet: FIFOs have no event for that, so
+         * retry every 2 ms until the deadline. */
+        if (ik__ms_left(deadline) == 0) {
+            close(rfd);
+            return IK_ETIMEDOUT;
+        }
+        poll(NULL, 0, 2);
+    }
+    if (flock(wfd, LOCK_EX | LOCK_NB) != 0) {
+        close(rfd);
+        close(wfd);
+        return IK_EBUSY;
+    }
+    ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);
+    char c = HELLO;
+    struct iovec v = {&c, 1};
+    ssize_t r;
+    while ((r = io->ops->writev(io, &v, 1, NULL, 0)) == IK_EAGAIN) {
+        rc = ik__wait_fd(wfd, POLLOUT, deadline);
+        if (rc != 0)
+            break;
+    }
+    if (r != 1) {
+        io->ops->close(io);
+        return r < 0 && r != IK_EAGAIN ? (int)r : rc ? rc : IK_EIO;
+    }
+    for (;;) {
+        rc = ik__wait_fd(rfd, POLLIN, deadline);
+        if (rc != 0)
+            break;
+        char a;
+        r = read(rfd, &a, 1);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        rc = r == 1 && a == ACK ? 0 : r == 0 ? IK_ECLOSED : IK_EPROTO;
+        break;
+    }
+    if (rc != 0)
+        io->ops->close(io);
+    return rc;
+}
+
+static int fifo_adopt(struct ik__io *io, int rfd, int wfd)
+{
+    return ik__tp_pipe.adopt(io, rfd, wfd);
+}
+
+const struct ik__transport ik__tp_fifo = {
+    .scheme = "fifo",
+    .flags = IK__TF_STREAM,
+    .listen = fifo_listen,
+    .accept = fifo_accept,
+    .lst_close = fifo_lst_close,
+    .dial = fifo_dial,
+    .adopt = fifo_adopt,
+};

@@ -1,0 +1,55 @@
+/* pipe: anonymous duplex pipe pairs (two pipes), framed by the channel layer. */
+#include "../chan_int.h"
+
+#include <unistd.h>
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return ik__errno();
+    return 0;
+}
+
+static int pipe_pair(struct ik__io *a, struct ik__io *b)
+{
+    int p1[2], p2[2];
+    if (pipe2(p1, O_CLOEXEC | O_NONBLOCK) != 0)
+        return ik__errno();
+    if (pipe2(p2, O_CLOEXEC | O_NONBLOCK) != 0) {
+        int rc = ik__errno();
+        close(p1[0]);
+        close(p1[1]);
+        return rc;
+    }
+    ik__io_init(a, &ik__io_pipe_ops, p1[0], p2[1]);
+    ik__io_init(b, &ik__io_pipe_ops, p2[0], p1[1]);
+    return 0;
+}
+
+/* Inherited pipe (or FIFO) ends: rfd must be readable, wfd writable. */
+static int pipe_adopt(struct ik__io *io, int rfd, int wfd)
+{
+    struct stat st;
+    if (fstat(rfd, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return IK_EINVAL;
+    if (fstat(wfd, &st) != 0 || !S_ISFIFO(st.st_mode))
+        return IK_EINVAL;
+    int acc_r = fcntl(rfd, F_GETFL) & O_ACCMODE, acc_w = fcntl(wfd, F_GETFL) & O_ACCMODE;
+    if (acc_r == O_WRONLY || acc_w == O_RDONLY)
+        return IK_EINVAL;
+    int rc = set_nonblock(rfd);
+    if (rc == 0)
+        rc = set_nonblock(wfd);
+    if (rc != 0)
+        return rc;
+    ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);
+    return 0;
+}
+
+const struct ik__transport ik__tp_pipe = {
+    .scheme = "pipe",
+    .flags = IK__TF_STREAM,
+    .adopt = pipe_adopt,
+    .pair = pipe_pair,
+};

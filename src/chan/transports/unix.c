@@ -1,0 +1,465 @@
+/*
+ * Unix domain sockets: unix:// (stream), unix+seq:// (SOCK_SEQPACKET),
+ * unix+dgram:// (SOCK_DGRAM, one peer per listener) and unix+abstract://
+ * (stream, abstract namespace). unix://NAME lives at <rundir>/<NAME>.sock,
+ * unix:///abs/path at that path. Socket files are 0600 (fchmod before bind).
+ * A stale path whose server is dead is replaced; a live one is never stolen.
+ */
+#include "../chan_int.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SEQ_PACKET_MAX (64 * 1024)
+
+struct uaddr {
+    struct sockaddr_un sa;
+    socklen_t len;
+    int abstract;
+};
+
+static int make_addr(const struct ik__url *u, int abstract, struct uaddr *a, char *path,
+                     size_t pcap)
+{
+    memset(a, 0, sizeof(*a));
+    a->sa.sun_family = AF_UNIX;
+    a->abstract = abstract;
+    path[0] = '\0';
+    if (abstract) {
+        int rc = ik_name_check(u->name);
+        if (rc != 0)
+            return rc;
+        size_t n = strlen(u->name);
+        memcpy(a->sa.sun_path + 1, u->name, n);
+        a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+        return 0;
+    }
+    if (u->name[0] == '/') {
+        if ((size_t)snprintf(path, pcap, "%s", u->name) >= pcap)
+            return IK_ENAMETOOLONG;
+    } else {
+        int rc = ik_name_check(u->name);
+        if (rc != 0)
+            return rc;
+        char dir[PATH_MAX];
+        int dfd = ik__runtime_dir_open(dir, sizeof(dir));
+        if (dfd < 0)
+            return dfd;
+        close(dfd);
+        if ((size_t)snprintf(path, pcap, "%s/%s.sock", dir, u->name) >= pcap)
+            return IK_ENAMETOOLONG;
+    }
+    size_t n = strlen(path);
+    if (n >= sizeof(a->sa.sun_path))
+        return IK_ENAMETOOLONG;
+    memcpy(a->sa.sun_path, path, n + 1);
+    a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+/* An existing path must be a socket owned by a trusted user, never a symlink. */
+static int path_check(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? IK_ENOENT : ik__errno();
+    if (!S_ISSOCK(st.st_mode))
+        return IK_EUNSAFE;
+    return ik__perm_check(&st, NULL);
+}
+
+static int map_connect_err(int e)
+{
+    if (e == ENOENT)
+        return IK_ENOENT;
+    if (e == ECONNREFUSED)
+        return IK_ECONNREFUSED;
+    return -e;
+}
+
+/* Is a server alive at a? (connect succeeds or its backlog is full) */
+static int addr_live(const struct uaddr *a, int type)
+{
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return 1; /* cannot tell: assume live, never steal */
+    int r = connect(fd, (const struct sockaddr *)&a->sa, a->len);
+    int e = errno;
+    close(fd);
+    if (r == 0)
+        return 1;
+    return !(e == ECONNREFUSED || e == ENOENT);
+}
+
+int ik__unix_policy_check(int fd, const struct ik_chan_opts *o, char *detail, size_t cap)
+{
+    struct ucred cr;
+    socklen_t sl = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) != 0)
+        return ik__errno();
+    if (cr.uid == geteuid())
+        return 0;
+    for (int i = 0; i < o->n_uid; i++)
+        if (o->allow_uid[i] == cr.uid)
+            return 0;
+    for (int i = 0; i < o->n_gid; i++)
+        if (o->allow_gid[i] == cr.gid)
+            return 0;
+    snprintf(detail, cap, "peer uid %u gid %u pid %d not allowed by policy", (unsigned)cr.uid,
+             (unsigned)cr.gid, (int)cr.pid);
+    return IK_EAUTH;
+}
+
+static void grow_buffers(int fd, const struct ik_chan_opts *o)
+{
+    /* Datagram size is bounded by the sender's buffer: ask for max_msg. */
+    uint64_t want = o->max_msg + 4096;
+    int v = want > (64u << 20) ? (64 << 20) : (int)want;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+static int do_listen(struct ik_listener *l, int type, int abstract, const char *scheme)
+{
+    struct uaddr a;
+    int rc = make_addr(&l->url, abstract, &a, l->path, sizeof(l->path));
+    if (rc != 0)
+        return rc;
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return ik__errno();
+    /* Linux takes the socket file's mode from the socket inode: 0600. */
+    if (!abstract && fchmod(fd, 0600) != 0) {
+        rc = ik__errno();
+        goto fail;
+    }
+    for (int attempt = 0;; attempt++) {
+        if (bind(fd, (const struct sockaddr *)&a.sa, a.len) == 0)
+            break;
+        if (errno != EADDRINUSE || abstract || attempt > 0) {
+            rc = errno == EADDRINUSE ? IK_EADDRINUSE : ik__errno();
+            goto fail;
+        }
+        rc = path_check(l->path);
+        if (rc == IK_ENOENT)
+            continue;
+        if (rc != 0)
+            goto fail;
+        if (addr_live(&a, type)) {
+            rc = IK_EADDRINUSE;
+            goto fail;
+        }
+        unlink(l->path); /* stale: its server is dead */
+    }
+    if (type != SOCK_DGRAM && listen(fd, l->opts.backlog) != 0) {
+        rc = ik__errno();
+        if (!abstract)
+            unlink(l->path);
+        goto fail;
+    }
+    if (type == SOCK_DGRAM) {
+        grow_buffers(fd, &l->opts);
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+    }
+    l->fd = fd;
+    snprintf(l->bound, sizeof(l->bound), "%s://%s", scheme, l->url.name);
+    return 0;
+fail:
+    close(fd);
+    l->path[0] = '\0';
+    return rc;
+}
+
+static int unix_listen(struct ik_listener *l)
+{
+    return do_listen(l, SOCK_STREAM, 0, "unix");
+}
+static int seq_listen(struct ik_listener *l)
+{
+    return do_listen(l, SOCK_SEQPACKET, 0, "unix+seq");
+}
+static int abs_listen(struct ik_listener *l)
+{
+    return do_listen(l, SOCK_STREAM, 1, "unix+abstract");
+}
+static int dgram_listen(struct ik_listener *l)
+{
+    return do_listen(l, SOCK_DGRAM, 0, "unix+dgram");
+}
+
+static int do_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline,
+                     const struct ik__io_ops *ops)
+{
+    for (;;) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return ik__errno();
+            int rc = ik__wait_fd(l->fd, POLLIN, deadline);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        int rc = ik__unix_policy_check(fd, &l->opts, io->detail, sizeof(io->detail));
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+        ik__io_init(io, ops, fd, fd);
+        return 0;
+    }
+}
+
+static int unix_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
+{
+    return do_accept(l, io, deadline, &ik__io_unix_ops);
+}
+static int seq_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
+{
+    return do_accept(l, io, deadline, &ik__io_upkt_ops);
+}
+
+/* Datagrams: the first sender becomes the one peer (the socket is connected
+ * to its address); later accepts give IK_EBUSY. */
+static int dgram_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
+{
+    if (l->aux == 1)
+        return IK_EBUSY;
+    for (;;) {
+        struct sockaddr_un from;
+        union {
+            char buf[CMSG_SPACE(sizeof(struct ucred))];
+            struct cmsghdr align;
+        } ctl;
+        char c;
+        struct iovec v = {&c, 0};
+        struct msghdr m = {.msg_name = &from,
+                           .msg_namelen = sizeof(from),
+                           .msg_iov = &v,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl.buf,
+                           .msg_controllen = sizeof(ctl.buf)};
+        ssize_t r = recvmsg(l->fd, &m, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return ik__errno();
+            int rc = ik__wait_fd(l->fd, POLLIN, deadline);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        struct ucred cr = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
+                memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
+        int ok = cr.uid == geteuid();
+        for (int i = 0; i < l->opts.n_uid && !ok; i++)
+            ok = l->opts.allow_uid[i] == cr.uid;
+        for (int i = 0; i < l->opts.n_gid && !ok; i++)
+            ok = l->opts.allow_gid[i] == cr.gid;
+        if (!ok || m.msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
+            while (recv(l->fd, &c, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno == EINTR)
+                ;
+            snprintf(io->detail, sizeof(io->detail), "datagram from uid %u rejected by policy",
+                     (unsigned)cr.uid);
+            return IK_EAUTH;
+        }
+        if (r == 0) /* the dialer's empty hello datagram */
+            while (recv(l->fd, &c, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno == EINTR)
+                ;
+        int fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return ik__errno();
+        if (connect(fd, (struct sockaddr *)&from, m.msg_namelen) != 0) {
+            int rc = ik__errno();
+            close(fd);
+            return rc;
+        }
+        l->aux = 1;
+        ik__io_init(io, &ik__io_udgram_ops, fd, fd);
+        return 0;
+    }
+}
+
+static void unix_lst_close(struct ik_listener *l)
+{
+    if (l->path[0] != '\0' && path_check(l->path) == 0)
+        unlink(l->path);
+    if (l->fd >= 0)
+        close(l->fd);
+}
+
+static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                   uint64_t deadline, int type, int abstract, const struct ik__io_ops *ops)
+{
+    struct uaddr a;
+    char path[PATH_MAX];
+    int rc = make_addr(u, abstract, &a, path, sizeof(path));
+    if (rc != 0)
+        return rc;
+    if (!abstract && (rc = path_check(path)) != 0)
+        return rc; /* symlink, not a socket, or an untrusted owner */
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return ik__errno();
+    if (type == SOCK_DGRAM) {
+        sa_family_t fam = AF_UNIX; /* autobind: the server needs an address to reply to */
+        if (bind(fd, (struct sockaddr *)&fam, sizeof(fam)) != 0) {
+            rc = ik__errno();
+            close(fd);
+            return rc;
+        }
+        grow_buffers(fd, o);
+    }
+    for (;;) {
+        if (connect(fd, (const struct sockaddr *)&a.sa, a.len) == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) { /* backlog full: wait for room */
+            rc = ik__wait_fd(fd, POLLOUT, deadline);
+            if (rc == 0 && ik__ms_left(deadline) > 0) {
+                poll(NULL, 0, 1);
+                continue;
+            }
+            close(fd);
+            return rc ? rc : IK_ETIMEDOUT;
+        }
+        rc = map_connect_err(errno);
+        close(fd);
+        return rc;
+    }
+    ik__io_init(io, ops, fd, fd);
+    if (type == SOCK_DGRAM) {
+        /* Say hello so the listener learns our address (an empty datagram
+         * the listener's ik_accept consumes). */
+        char c = 0;
+        if (send(fd, &c, 0, MSG_NOSIGNAL) != 0) {
+            rc = ik__errno();
+            close(fd);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int unix_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                     uint64_t deadline)
+{
+    return do_dial(io, u, o, deadline, SOCK_STREAM, 0, &ik__io_unix_ops);
+}
+static int seq_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                    uint64_t deadline)
+{
+    return do_dial(io, u, o, deadline, SOCK_SEQPACKET, 0, &ik__io_upkt_ops);
+}
+static int abs_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                    uint64_t deadline)
+{
+    return do_dial(io, u, o, deadline, SOCK_STREAM, 1, &ik__io_unix_ops);
+}
+static int dgram_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
+                      uint64_t deadline)
+{
+    return do_dial(io, u, o, deadline, SOCK_DGRAM, 0, &ik__io_udgram_ops);
+}
+
+static int sock_adopt(struct ik__io *io, int fd, int type, const struct ik__io_ops *ops)
+{
+    int t = 0;
+    socklen_t sl = sizeof(t);
+    struct sockaddr_storage ss;
+    socklen_t al = sizeof(ss);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &sl) != 0 || t != type)
+        return IK_EINVAL;
+    if (getsockname(fd, (struct sockaddr *)&ss, &al) != 0 || ss.ss_family != AF_UNIX)
+        return IK_EINVAL;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
+        return ik__errno();
+    ik__io_init(io, ops, fd, fd);
+    return 0;
+}
+
+static int unix_adopt(struct ik__io *io, int rfd, int wfd)
+{
+    return rfd != wfd ? IK_EINVAL : sock_adopt(io, rfd, SOCK_STREAM, &ik__io_unix_ops);
+}
+static int seq_adopt(struct ik__io *io, int rfd, int wfd)
+{
+    return rfd != wfd ? IK_EINVAL : sock_adopt(io, rfd, SOCK_SEQPACKET, &ik__io_upkt_ops);
+}
+static int dgram_adopt(struct ik__io *io, int rfd, int wfd)
+{
+    return rfd != wfd ? IK_EINVAL : sock_adopt(io, rfd, SOCK_DGRAM, &ik__io_udgram_ops);
+}
+
+static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik__io_ops *ops)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+        return ik__errno();
+    ik__io_init(a, ops, sv[0], sv[0]);
+    ik__io_init(b, ops, sv[1], sv[1]);
+    return 0;
+}
+
+static int unix_pair(struct ik__io *a, struct ik__io *b)
+{
+    return do_pair(a, b, SOCK_STREAM, &ik__io_unix_ops);
+}
+static int seq_pair(struct ik__io *a, struct ik__io *b)
+{
+    return do_pair(a, b, SOCK_SEQPACKET, &ik__io_upkt_ops);
+}
+
+const struct ik__transport ik__tp_unix = {
+    .scheme = "unix",
+    .flags = IK__TF_STREAM | IK__TF_FDS,
+    .listen = unix_listen,
+    .accept = unix_accept,
+    .lst_close = unix_lst_close,
+    .dial = unix_dial,
+    .adopt = unix_adopt,
+    .pair = unix_pair,
+};
+
+const struct ik__transport ik__tp_unix_seq = {
+    .scheme = "unix+seq",
+    .flags = IK__TF_FDS,
+    .packet_max = SEQ_PACKET_MAX,
+    .listen = seq_listen,
+    .accept = seq_accept,
+    .lst_close = unix_lst_close,
+    .dial = seq_dial,
+    .adopt = seq_adopt,
+    .pair = seq_pair,
+};
+
+const struct ik__transport ik__tp_unix_abstract = {
+    .scheme = "unix+abstract",
+    .flags = IK__TF_STREAM | IK__TF_FDS,
+    .listen = abs_listen,
+    .accept = unix_accept,
+    .lst_close = unix_lst_close,
+    .dial = abs_dial,
+    .adopt = unix_adopt,
+};
+
+const struct ik__transport ik__tp_unix_dgram = {
+    .scheme = "unix+dgram",
+    .flags = IK__TF_DGRAM,
+    .listen = dgram_listen,
+    .accept = dgram_accept,
+    .lst_close = unix_lst_close,
+    .dial = dgram_dial,
+    .adopt = dgram_adopt,
+};

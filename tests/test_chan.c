@@ -1,0 +1,730 @@
+/* Channels: ONE semantic suite run on every transport, bad frames, URL and
+ * option parsing, fd passing, inheritance across exec, the Python wire client. */
+#include "helpers.h"
+#include "core/internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SUITE_MAX (4u << 20) /* max_msg configured for the suite */
+
+/* ---- transport table: the suite runs once per row ---------------------- */
+
+enum { K_PAIR, K_LISTEN };
+
+struct tcase {
+    const char *name;
+    int kind;
+    const char *url; /* printf format with %s = unique name (K_LISTEN) */
+    int dgram;       /* connectionless: peer death is seen on send only */
+};
+
+static const struct tcase cases[] = {
+    {"pipe", K_PAIR, NULL, 0},
+    {"unix", K_PAIR, NULL, 0},
+    {"fifo", K_LISTEN, "fifo://%s", 0},
+    {"unix", K_LISTEN, "unix://%s", 0},
+    {"unix+seq", K_LISTEN, "unix+seq://%s", 0},
+    {"unix+dgram", K_LISTEN, "unix+dgram://%s", 1},
+    {"unix+abstract", K_LISTEN, "unix+abstract://%s", 0},
+    {"tcp", K_LISTEN, "tcp://127.0.0.1:0", 0},
+    {"tcp6", K_LISTEN, "tcp://[::1]:0", 0},
+    {"tls", K_LISTEN, "tls://127.0.0.1:0", 0},
+};
+
+static char certdir[512];
+
+static void certs(void)
+{
+    if (certdir[0] != '\0')
+        return;
+    snprintf(certdir, sizeof(certdir), "%s/certs", ikt_tmpdir());
+    char out[256];
+    int st = ikt_run(out, sizeof(out), "%s/tests/chan/gen_certs.sh %s", ikt_srcdir(), certdir);
+    if (st != 0)
+        fail_msg("gen_certs.sh failed: %d", st);
+}
+
+/* Listener options for a case (TLS needs a certificate). */
+static ik_chan_opts *case_opts(const struct tcase *tc, int server)
+{
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_set_max_msg(o, SUITE_MAX));
+    if (strcmp(tc->name, "tls") == 0) {
+        certs();
+        char ca[600], cert[600], key[600];
+        snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+        snprintf(cert, sizeof(cert), "%s/server.pem", certdir);
+        snprintf(key, sizeof(key), "%s/server.key", certdir);
+        if (server)
+            assert_ok(ik_chan_opts_set_tls_files(o, NULL, cert, key));
+        else
+            assert_ok(ik_chan_opts_set_tls_files(o, ca, NULL, NULL));
+    }
+    return o;
+}
+
+struct dialer {
+    char url[600];
+    ik_chan_opts *opts;
+    ik_chan *ch;
+    int rc;
+    pthread_t th;
+};
+
+static void *dial_main(void *arg)
+{
+    struct dialer *d = arg;
+    d->rc = ik_dial(&d->ch, d->url, d->opts);
+    return NULL;
+}
+
+/* A connected (server, client) pair for tc; *lst is left listening (or NULL). */
+static void connect_case(const struct tcase *tc, ik_listener **lst, ik_chan **srv, ik_chan **cli)
+{
+    *lst = NULL;
+    if (tc->kind == K_PAIR) {
+        assert_ok(ik_chan_pair(srv, cli, tc->name));
+        return;
+    }
+    char url[256];
+    snprintf(url, sizeof(url), tc->url, ikt_name("s"));
+    ik_chan_opts *so = case_opts(tc, 1);
+    assert_ok(ik_listen(lst, url, so));
+    ik_chan_opts_free(so);
+    struct dialer d = {.opts = case_opts(tc, 0)};
+    assert_ok(ik_listener_url(*lst, d.url, sizeof(d.url)));
+    pthread_create(&d.th, NULL, dial_main, &d);
+    int arc = ik_accept(*lst, srv, 20000);
+    pthread_join(d.th, NULL);
+    ik_chan_opts_free(d.opts);
+    if (arc != 0 || d.rc != 0)
+        fail_msg("%s: accept %s dial %s (%s)", tc->name, ik_err_name(arc), ik_err_name(d.rc),
+                 ik_chan_last_errdetail());
+    *cli = d.ch;
+}
+
+/* Echo thread: sends back every message until the channel fails. */
+struct echo {
+    ik_chan *ch;
+    pthread_t th;
+    int count;
+};
+
+static void *echo_main(void *arg)
+{
+    struct echo *e = arg;
+    for (;;) {
+        void *buf;
+        size_t len;
+        if (ik_recv_alloc(e->ch, &buf, &len, 30000) != 0)
+            break;
+        if (len == 4 && memcmp(buf, "bye!", 4) == 0) {
+            free(buf);
+            break;
+        }
+        int rc = ik_send(e->ch, buf, len, 30000);
+        free(buf);
+        if (rc != 0)
+            break;
+        e->count++;
+    }
+    return NULL;
+}
+
+static uint8_t *pattern(size_t n, unsigned seed)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 31u + seed);
+    return p;
+}
+
+static void roundtrip(const struct tcase *tc, ik_chan *ch, size_t n, unsigned seed)
+{
+    uint8_t *p = pattern(n, seed);
+    int rc = ik_send(ch, p, n, 30000);
+    if (rc != 0)
+        fail_msg("%s: send %zu: %s (%s)", tc->name, n, ik_err_name(rc), ik_chan_errdetail(ch));
+    void *back;
+    size_t len = 0;
+    rc = ik_recv_alloc(ch, &back, &len, 30000);
+    if (rc != 0)
+        fail_msg("%s: recv %zu: %s (%s)", tc->name, n, ik_err_name(rc), ik_chan_errdetail(ch));
+    assert_int_equal(len, n);
+    assert_memory_equal(back, p, n);
+    free(back);
+    free(p);
+}
+
+/* ---- exec'd peer roles -------------------------------------------------- */
+
+/* argv: kind url|fds... ; echo until failure. */
+static int child_echo(int argc, char **argv)
+{
+    ik_chan *ch;
+    int rc;
+    if (strcmp(argv[0], "url") == 0) {
+        ik_chan_opts *o;
+        if (ik_chan_opts_new(&o) != 0)
+            return 10;
+        if (argc > 2 && ik_chan_opts_set_tls_files(o, argv[2], NULL, NULL) != 0)
+            return 11;
+        if (ik_chan_opts_set_max_msg(o, SUITE_MAX) != 0)
+            return 13;
+        rc = ik_dial(&ch, argv[1], o);
+        ik_chan_opts_free(o);
+    } else {
+        rc = ik_chan_from_fd(&ch, argv[0], atoi(argv[1]), atoi(argv[2]), NULL);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "child dial: %s %s\n", ik_err_name(rc), ik_chan_last_errdetail());
+        return 12;
+    }
+    struct echo e = {.ch = ch};
+    echo_main(&e);
+    ik_chan_close(ch);
+    return 0;
+}
+
+static int child_recv_fds(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    ik_chan *ch;
+    if (ik_chan_from_fd(&ch, "unix", atoi(argv[0]), atoi(argv[0]), NULL) != 0)
+        return 20;
+    char buf[64];
+    size_t len;
+    int fds[2], n = 0;
+    if (ik_recv_fds(ch, buf, sizeof(buf), &len, fds, 2, &n, 10000) != 0 || n != 2)
+        return 21;
+    /* Write through the received pipe write end, report on the channel. */
+    if (write(fds[1], "via-fd", 6) != 6)
+        return 22;
+    close(fds[0]);
+    close(fds[1]);
+    if (ik_send(ch, "done", 4, 10000) != 0)
+        return 23;
+    ik_chan_close(ch);
+    return 0;
+}
+
+static const struct ikt_child_role roles[] = {
+    {"echo", child_echo},
+    {"recv-fds", child_recv_fds},
+    {NULL, NULL},
+};
+
+/* ---- the semantic suite (one function, every transport) ----------------- */
+
+static void run_suite(const struct tcase *tc)
+{
+    ik_listener *lst;
+    ik_chan *a, *b;
+    connect_case(tc, &lst, &a, &b);
+    struct echo e = {.ch = b};
+    pthread_create(&e.th, NULL, echo_main, &e);
+
+    /* sizes */
+    const size_t max = (size_t)ik_chan_max_msg(a); /* SUITE_MAX, or the default for pairs */
+    const size_t sizes[] = {0, 1, 4095, 4096, 65536, 1u << 20, max};
+    for (size_t i = 0; i < IK__ARRAY_LEN(sizes); i++)
+        roundtrip(tc, a, sizes[i], (unsigned)i);
+    /* above max: refused on send, the channel stays usable */
+    uint8_t one = 1;
+    struct iovec big[2] = {{&one, 1}, {NULL, 0}};
+    uint8_t *pmax = pattern(max, 7);
+    big[1] = (struct iovec){pmax, max};
+    assert_ik(IK_EMSGSIZE, ik_sendv(a, big, 2, 1000));
+    free(pmax);
+    /* ik_recv into a buffer: exact size, and a too-small buffer keeps it */
+    assert_ok(ik_send(a, "abcdef", 6, 5000));
+    char small[4], ok[16];
+    size_t len = 0;
+    assert_ik(IK_ERANGE, ik_recv(a, small, sizeof(small), &len, 5000));
+    assert_int_equal(len, 6);
+    assert_ok(ik_recv(a, ok, sizeof(ok), &len, 5000));
+    assert_int_equal(len, 6);
+    assert_memory_equal(ok, "abcdef", 6);
+
+    /* order: many small messages in flight at once, sendv pieces */
+    for (unsigned i = 0; i < 100; i++) {
+        uint32_t v = i;
+        struct iovec iov[2] = {{&v, sizeof(v)}, {ok, i % 7}};
+        assert_ok(ik_sendv(a, iov, 2, 5000));
+    }
+    for (unsigned i = 0; i < 100; i++) {
+        uint8_t buf[32];
+        assert_ok(ik_recv(a, buf, sizeof(buf), &len, 5000));
+        assert_int_equal(len, 4 + i % 7);
+        uint32_t v;
+        memcpy(&v, buf, 4);
+        assert_int_equal(v, i);
+    }
+
+    /* timeouts: nothing to read; never earlier than the deadline */
+    uint64_t t0 = ik__now_ns();
+    assert_ik(IK_ETIMEDOUT, ik_recv(a, ok, sizeof(ok), &len, 50));
+    assert_true(ik__now_ns() - t0 >= 50u * 1000000u);
+    assert_ik(IK_ETIMEDOUT, ik_recv(a, ok, sizeof(ok), &len, 0));
+    /* pollfd: readable once a message is there */
+    assert_ok(ik_send(a, "p", 1, 5000));
+    struct pollfd pf = {.fd = ik_chan_pollfd(a), .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 10000), 1);
+    assert_ok(ik_recv(a, ok, sizeof(ok), &len, 5000));
+
+    /* peer close: stop the echo thread by closing its channel */
+    assert_ok(ik_send(a, "bye!", 4, 5000));
+    pthread_join(e.th, NULL);
+    ik_chan_close(b);
+    if (!tc->dgram) {
+        assert_ik(IK_ECLOSED, ik_recv(a, ok, sizeof(ok), &len, 5000));
+        assert_ik(IK_ECLOSED, ik_recv(a, ok, sizeof(ok), &len, 5000));
+    }
+    int rc = 0;
+    for (int i = 0; i < 64 && rc == 0; i++) /* a send may still be buffered first */
+        rc = ik_send(a, ok, sizeof(ok), 1000);
+    assert_true(rc == IK_ECLOSED || rc == IK_EPEERDEAD);
+    ik_chan_close(a);
+    ik_listener_close(lst);
+}
+
+/* Peer kill -9: an exec'd child echoes, then dies. */
+static void run_kill9(const struct tcase *tc)
+{
+    ik_chan *a = NULL;
+    ik_listener *lst = NULL;
+    pid_t pid;
+    if (tc->kind == K_PAIR) {
+        ik_chan *b;
+        assert_ok(ik_chan_pair(&a, &b, tc->name));
+        int r, w;
+        assert_ok(ik_chan_fd(b, &r, &w));
+        fcntl(r, F_SETFD, 0);
+        fcntl(w, F_SETFD, 0);
+        char rs[16], ws[16];
+        snprintf(rs, sizeof(rs), "%d", r);
+        snprintf(ws, sizeof(ws), "%d", w);
+        pid = ikt_spawn(-1, "echo", tc->name, rs, ws, NULL);
+        ik_chan_close(b);
+    } else {
+        char url[256], real[600], ca[600];
+        snprintf(url, sizeof(url), tc->url, ikt_name("k"));
+        ik_chan_opts *so = case_opts(tc, 1);
+        assert_ok(ik_listen(&lst, url, so));
+        ik_chan_opts_free(so);
+        assert_ok(ik_listener_url(lst, real, sizeof(real)));
+        snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+        if (strcmp(tc->name, "tls") == 0)
+            pid = ikt_spawn(-1, "echo", "url", real, ca, NULL);
+        else
+            pid = ikt_spawn(-1, "echo", "url", real, NULL);
+        int rc = ik_accept(lst, &a, 20000);
+        if (rc != 0)
+            fail_msg("%s accept: %s %s", tc->name, ik_err_name(rc), ik_chan_last_errdetail());
+    }
+    roundtrip(tc, a, 1000, 3); /* the child is alive and echoing */
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    char buf[16];
+    size_t len;
+    if (!tc->dgram) {
+        int rc = ik_recv(a, buf, sizeof(buf), &len, 10000);
+        assert_true(rc == IK_ECLOSED || rc == IK_EPEERDEAD);
+    }
+    int rc = 0;
+    for (int i = 0; i < 64 && rc == 0; i++)
+        rc = ik_send(a, buf, sizeof(buf), 1000);
+    assert_true(rc == IK_ECLOSED || rc == IK_EPEERDEAD);
+    ik_chan_close(a);
+    ik_listener_close(lst);
+}
+
+static void test_semantics(void **state)
+{
+    run_suite(*state);
+}
+
+static void test_kill9(void **state)
+{
+    run_kill9(*state);
+}
+
+/* ---- bad frames ---------------------------------------------------------- */
+
+static void raw_write(int fd, const void *p, size_t n)
+{
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+}
+
+static void hdr(uint8_t h[12], uint8_t m0, uint8_t ver, uint8_t nfds, uint64_t len)
+{
+    h[0] = m0;
+    h[1] = 'K';
+    h[2] = ver;
+    h[3] = nfds;
+    for (int i = 0; i < 8; i++)
+        h[4 + i] = (uint8_t)(len >> (8 * i));
+}
+
+/* Feed bytes through the peer's fd, expect err from ik_recv_alloc (no huge
+ * allocation: it returns before malloc), then IK_ECLOSED for good. */
+static void bad_frame_case(const char *kind, const void *bytes, size_t n, int close_after, int err)
+{
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, kind));
+    int r, w;
+    assert_ok(ik_chan_fd(b, &r, &w));
+    raw_write(w, bytes, n);
+    if (close_after) {
+        ik_chan_close(b);
+        b = NULL;
+    }
+    void *buf = NULL;
+    size_t len;
+    assert_ik(err, ik_recv_alloc(a, &buf, &len, 5000));
+    assert_null(buf);
+    assert_true(ik_chan_errdetail(a)[0] != '\0');
+    assert_ik(IK_ECLOSED, ik_recv_alloc(a, &buf, &len, 0));
+    assert_ik(IK_ECLOSED, ik_send(a, "x", 1, 0));
+    ik_chan_close(a);
+    ik_chan_close(b);
+}
+
+static void test_bad_frames(void **state)
+{
+    IK__UNUSED(state);
+    const char *kinds[] = {"pipe", "unix"};
+    for (int k = 0; k < 2; k++) {
+        uint8_t h[24];
+        hdr(h, 'I', 1, 0, 100);
+        memcpy(h + 12, "only ten b", 10);
+        bad_frame_case(kinds[k], h, 22, 1, IK_ECLOSED); /* truncated payload */
+        bad_frame_case(kinds[k], h, 5, 1, IK_ECLOSED);  /* truncated header */
+        hdr(h, 'I', 1, 0, IK_CHAN_MAX_MSG_DEFAULT + 1);
+        bad_frame_case(kinds[k], h, 12, 0, IK_EMSGSIZE);
+        hdr(h, 'I', 1, 0, UINT32_MAX);
+        bad_frame_case(kinds[k], h, 12, 0, IK_EMSGSIZE);
+        hdr(h, 'I', 1, 0, UINT64_MAX);
+        bad_frame_case(kinds[k], h, 12, 0, IK_EMSGSIZE);
+        hdr(h, 'X', 1, 0, 4);
+        bad_frame_case(kinds[k], h, 12, 0, IK_EPROTO); /* garbage magic */
+        hdr(h, 'I', 9, 0, 4);
+        bad_frame_case(kinds[k], h, 12, 0, IK_EPROTO); /* unknown version */
+        hdr(h, 'I', 1, 3, 4);
+        bad_frame_case(kinds[k], h, 12, 0, IK_EPROTO); /* fds announced, none sent */
+        bad_frame_case(kinds[k], "GET / HTTP/1.1\r\n", 16, 0, IK_EPROTO);
+    }
+    /* the decoder on its own */
+    uint8_t h[12];
+    uint64_t len;
+    unsigned nfds;
+    hdr(h, 'I', 1, 0, 5);
+    assert_ok(ik_frame_decode(h, 12, 100, &len, &nfds));
+    assert_int_equal(len, 5);
+    assert_ik(IK_EAGAIN, ik_frame_decode(h, 11, 100, &len, &nfds));
+    assert_ik(IK_EMSGSIZE, ik_frame_decode(h, 12, 4, &len, &nfds));
+    hdr(h, 'I', 1, 17, 5);
+    assert_ik(IK_EPROTO, ik_frame_decode(h, 12, 100, &len, &nfds));
+}
+
+/* ---- URLs and options ---------------------------------------------------- */
+
+static void test_urls_and_options(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan *ch;
+    ik_listener *l;
+    const char *bad[] = {"",
+                         "nocolon",
+                         ":x",
+                         "Unix://a",
+                         "unix:/a",
+                         "unix://",
+                         "unix://a/b",
+                         "unix://../x",
+                         "unix:///a/../b",
+                         "unix:///a//b",
+                         "unix://a b",
+                         "tcp://127.0.0.1",
+                         "tcp://127.0.0.1:",
+                         "tcp://127.0.0.1:99999",
+                         "tcp://127.0.0.1:12a",
+                         "tcp://[::1:5",
+                         "tcp://[]:5",
+                         "tcp://[zz]:5",
+                         "unix://a?max_msg=1&",
+                         "unix://a?bogus=1",
+                         "unix://a?max_msg=99999999999",
+                         "unix://a?max_msg=-1",
+                         "unix://a?raw=2",
+                         "unix://a?=1",
+                         "unix://a?timeout",
+                         "unix+seq://a?raw=1",
+                         "unix://a#frag",
+                         "ftp://host:21",
+                         "pipe:"};
+    for (size_t i = 0; i < IK__ARRAY_LEN(bad); i++) {
+        int rc = ik_dial(&ch, bad[i], NULL);
+        if (rc != IK_EINVAL && rc != IK_ENOTSUP && rc != IK_EBADNAME)
+            fail_msg("dial '%s' gave %s", bad[i], ik_err_name(rc));
+        rc = ik_listen(&l, bad[i], NULL);
+        if (rc != IK_EINVAL && rc != IK_ENOTSUP && rc != IK_EBADNAME)
+            fail_msg("listen '%s' gave %s", bad[i], ik_err_name(rc));
+    }
+    char huge[8192];
+    memset(huge, 'a', sizeof(huge) - 1);
+    memcpy(huge, "unix://", 7);
+    huge[sizeof(huge) - 1] = '\0';
+    assert_ik(IK_EINVAL, ik_dial(&ch, huge, NULL));
+    assert_ik(IK_EINVAL, ik_dial(&ch, NULL, NULL));
+    /* typed setters */
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ik(IK_EINVAL, ik_chan_opts_set_max_msg(o, IK_CHAN_MAX_MSG_LIMIT + 1));
+    assert_ok(ik_chan_opts_set_max_msg(o, IK_CHAN_MAX_MSG_LIMIT));
+    assert_ik(IK_EINVAL, ik_chan_opts_set_timeout(o, -2));
+    assert_ik(IK_EINVAL, ik_chan_opts_set_raw(o, 3));
+    assert_ik(IK_EINVAL, ik_chan_opts_set_tls_files(o, NULL, "cert", NULL));
+    assert_ik(IK_EINVAL, ik_chan_opts_set_limits(o, 0, 10));
+    assert_ok(ik_chan_opts_parse(o, "max_msg=100&timeout=5&verify=1&allow_uid=7"));
+    ik_chan_opts_free(o);
+    /* query options reach the channel */
+    const char *n = ikt_name("q");
+    char url[128];
+    snprintf(url, sizeof(url), "unix://%s?max_msg=100", n);
+    assert_ok(ik_listen(&l, url, NULL));
+    snprintf(url, sizeof(url), "unix://%s?max_msg=10", n);
+    assert_ok(ik_dial(&ch, url, NULL));
+    assert_int_equal(ik_chan_max_msg(ch), 10);
+    assert_ik(IK_EMSGSIZE, ik_send(ch, "01234567890", 11, 100));
+    ik_chan *s;
+    assert_ok(ik_accept(l, &s, 5000));
+    assert_int_equal(ik_chan_max_msg(s), 100);
+    assert_ok(ik_send(s, "01234567890", 11, 100));
+    char buf[32];
+    size_t len;
+    assert_ik(IK_EMSGSIZE, ik_recv(ch, buf, sizeof(buf), &len, 5000)); /* 11 > 10: closed */
+    assert_ik(IK_ECLOSED, ik_recv(ch, buf, sizeof(buf), &len, 0));
+    ik_chan_close(ch);
+    ik_chan_close(s);
+    ik_listener_close(l);
+    /* pair kinds */
+    ik_chan *x, *y;
+    assert_ik(IK_ENOTSUP, ik_chan_pair(&x, &y, "tcp"));
+    assert_ik(IK_ENOTSUP, ik_chan_from_fd(&x, "nope", 0, 0, NULL));
+    assert_ik(IK_EINVAL, ik_chan_from_fd(&x, "unix", 0, 0, NULL)); /* stdin is no socket */
+}
+
+/* ---- fd passing ----------------------------------------------------------- */
+
+static void test_fd_passing_across_exec(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, "unix"));
+    int fd;
+    assert_ok(ik_chan_fd(b, &fd, NULL));
+    char fs[16];
+    snprintf(fs, sizeof(fs), "%d", fd);
+    pid_t pid = ikt_spawn(fd, "recv-fds", fs, NULL);
+    ik_chan_close(b);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    assert_ok(ik_send_fds(a, "fds", 3, p, 2, 5000));
+    close(p[1]);
+    char buf[16];
+    size_t len;
+    assert_ok(ik_recv(a, buf, sizeof(buf), &len, 10000));
+    assert_int_equal(len, 4);
+    assert_int_equal(read(p[0], buf, sizeof(buf)), 6);
+    assert_memory_equal(buf, "via-fd", 6);
+    close(p[0]);
+    assert_int_equal(ikt_wait(pid), 0);
+    /* the receiver closes fds beyond what it asked for */
+    ik_chan *c, *d;
+    assert_ok(ik_chan_pair(&c, &d, "unix"));
+    int before = ikt_count_fds();
+    int many[5];
+    for (int i = 0; i < 5; i++)
+        many[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_ok(ik_send_fds(c, "m", 1, many, 5, 1000));
+    for (int i = 0; i < 5; i++)
+        close(many[i]);
+    int got[2], ng = 0;
+    assert_ok(ik_recv_fds(d, buf, sizeof(buf), &len, got, 2, &ng, 1000));
+    assert_int_equal(ng, 2);
+    close(got[0]);
+    close(got[1]);
+    assert_int_equal(ikt_count_fds(), before);
+    assert_ik(IK_EINVAL, ik_send_fds(c, "m", 1, many, 17, 1000));
+    ik_chan_close(c);
+    ik_chan_close(d);
+    /* not on pipes */
+    assert_ok(ik_chan_pair(&c, &d, "pipe"));
+    assert_ik(IK_ENOTSUP, ik_send_fds(c, "m", 1, many, 1, 1000));
+    ik_chan_close(c);
+    ik_chan_close(d);
+}
+
+/* ---- timeout mid-message keeps the message whole -------------------------- */
+
+static void test_partial_then_timeout(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, "unix"));
+    int r, w;
+    assert_ok(ik_chan_fd(b, &r, &w));
+    uint8_t h[12];
+    hdr(h, 'I', 1, 0, 10);
+    raw_write(w, h, 12);
+    raw_write(w, "01234", 5);
+    char buf[16];
+    size_t len = 99;
+    assert_ik(IK_ETIMEDOUT, ik_recv(a, buf, sizeof(buf), &len, 20));
+    raw_write(w, "56789", 5);
+    assert_ok(ik_recv(a, buf, sizeof(buf), &len, 1000));
+    assert_int_equal(len, 10);
+    assert_memory_equal(buf, "0123456789", 10);
+    ik_chan_close(a);
+    ik_chan_close(b);
+}
+
+/* ---- raw mode ------------------------------------------------------------- */
+
+static void test_raw_mode(void **state)
+{
+    IK__UNUSED(state);
+    const char *n = ikt_name("raw");
+    char url[128];
+    snprintf(url, sizeof(url), "unix://%s?raw=1", n);
+    ik_listener *l;
+    ik_chan *c, *s;
+    assert_ok(ik_listen(&l, url, NULL));
+    assert_ok(ik_dial(&c, url, NULL));
+    assert_ok(ik_accept(l, &s, 5000));
+    assert_ok(ik_send(c, "plain bytes", 11, 1000));
+    char buf[64];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 1000));
+    assert_int_equal(len, 11); /* no header on the wire */
+    assert_memory_equal(buf, "plain bytes", 11);
+    ik_chan_close(c);
+    assert_ik(IK_ECLOSED, ik_recv(s, buf, sizeof(buf), &len, 1000));
+    ik_chan_close(s);
+    ik_listener_close(l);
+}
+
+/* ---- Python client speaking the wire format -------------------------------- */
+
+static void test_python_wire_client(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tcp://127.0.0.1:0", NULL));
+    char url[128];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    const char *port = strrchr(url, ':') + 1;
+    char script[512];
+    snprintf(script, sizeof(script), "%s/tests/chan/wire_client.py", ikt_srcdir());
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("python3", "python3", script, "127.0.0.1", port, (char *)NULL);
+        _exit(127);
+    }
+    ik_chan *ch;
+    assert_ok(ik_accept(l, &ch, 20000));
+    char buf[64];
+    size_t len;
+    assert_ok(ik_recv(ch, buf, sizeof(buf), &len, 20000));
+    assert_int_equal(len, 17);
+    assert_memory_equal(buf, "hello from python", 17);
+    assert_ok(ik_recv(ch, buf, sizeof(buf), &len, 20000));
+    assert_int_equal(len, 0);
+    assert_ok(ik_send(ch, "hello from ipckit", 17, 5000));
+    uint8_t *big = malloc(100000);
+    for (int i = 0; i < 100000; i++)
+        big[i] = (uint8_t)(i % 251);
+    assert_ok(ik_send(ch, big, 100000, 5000));
+    free(big);
+    assert_ok(ik_recv(ch, buf, sizeof(buf), &len, 20000));
+    assert_int_equal(len, 4);
+    uint32_t n;
+    memcpy(&n, buf, 4);
+    assert_int_equal(n, 100000);
+    assert_int_equal(ikt_wait(pid), 0);
+    ik_chan_close(ch);
+    ik_listener_close(l);
+}
+
+/* ---- listener limits ------------------------------------------------------ */
+
+static void test_connection_limit(void **state)
+{
+    IK__UNUSED(state);
+    const char *n = ikt_name("lim");
+    char url[128];
+    snprintf(url, sizeof(url), "unix://%s?max_conns=1", n);
+    ik_listener *l;
+    assert_ok(ik_listen(&l, url, NULL));
+    ik_chan *c1, *c2, *s1, *s2;
+    assert_ok(ik_dial(&c1, url, NULL));
+    assert_ok(ik_dial(&c2, url, NULL));
+    assert_ok(ik_accept(l, &s1, 5000));
+    assert_ik(IK_EBUSY, ik_accept(l, &s2, 5000)); /* c2 dropped */
+    char buf[8];
+    size_t len;
+    assert_ik(IK_ECLOSED, ik_recv(c2, buf, sizeof(buf), &len, 5000));
+    ik_chan_close(s1); /* a slot frees up */
+    ik_chan *c3;
+    assert_ok(ik_dial(&c3, url, NULL));
+    assert_ok(ik_accept(l, &s2, 5000));
+    ik_chan_close(c1);
+    ik_chan_close(c2);
+    ik_chan_close(c3);
+    ik_chan_close(s2);
+    ik_listener_close(l);
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: proves none is raised */
+    ikt_private_runtime();
+    struct CMUnitTest tests[64];
+    size_t n = 0;
+    char names[2][IK__ARRAY_LEN(cases)][64];
+    for (size_t i = 0; i < IK__ARRAY_LEN(cases); i++) {
+        snprintf(names[0][i], 64, "semantics/%s%s", cases[i].name,
+                 cases[i].kind == K_PAIR ? "-pair" : "");
+        snprintf(names[1][i], 64, "kill9/%s%s", cases[i].name,
+                 cases[i].kind == K_PAIR ? "-pair" : "");
+        tests[n++] =
+            (struct CMUnitTest){names[0][i], test_semantics, NULL, NULL, (void *)&cases[i]};
+        tests[n++] = (struct CMUnitTest){names[1][i], test_kill9, NULL, NULL, (void *)&cases[i]};
+    }
+    const struct CMUnitTest rest[] = {
+        cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_urls_and_options),
+        cmocka_unit_test(test_fd_passing_across_exec),
+        cmocka_unit_test(test_partial_then_timeout),
+        cmocka_unit_test(test_raw_mode),
+        cmocka_unit_test(test_python_wire_client),
+        cmocka_unit_test(test_connection_limit),
+    };
+    for (size_t i = 0; i < IK__ARRAY_LEN(rest); i++)
+        tests[n++] = rest[i];
+    return _cmocka_run_group_tests("chan", tests, n, NULL, NULL);
+}
