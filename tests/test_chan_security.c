@@ -1,0 +1,543 @@
+/* Channel security: Unix peer policy (a real uid 65534 peer), symlinks,
+ * path squatting, file modes, TLS with certificates generated at test time,
+ * and a real non-ipckit TLS client (openssl s_client). */
+#include "helpers.h"
+#include "core/internal.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char certdir[512];
+
+static const char *cf(const char *name)
+{
+    static char buf[8][600];
+    static int i;
+    i = (i + 1) % 8;
+    snprintf(buf[i], sizeof(buf[i]), "%s/%s", certdir, name);
+    return buf[i];
+}
+
+static int gen_certs(void **state)
+{
+    IK__UNUSED(state);
+    ikt_private_runtime();
+    snprintf(certdir, sizeof(certdir), "%s/certs", ikt_tmpdir());
+    char out[256];
+    return ikt_run(out, sizeof(out), "%s/tests/chan/gen_certs.sh %s", ikt_srcdir(), certdir);
+}
+
+/* ---- dial in a thread while the main thread accepts ---------------------- */
+
+struct dialer {
+    char url[800];
+    ik_chan_opts *opts;
+    ik_chan *ch;
+    int rc;
+    char detail[256];
+    pthread_t th;
+};
+
+static void *dial_main(void *arg)
+{
+    struct dialer *d = arg;
+    d->rc = ik_dial(&d->ch, d->url, d->opts);
+    snprintf(d->detail, sizeof(d->detail), "%s", ik_chan_last_errdetail());
+    return NULL;
+}
+
+static void dial_start(struct dialer *d, const char *url, ik_chan_opts *o)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->url, sizeof(d->url), "%s", url);
+    d->opts = o;
+    pthread_create(&d->th, NULL, dial_main, d);
+}
+
+static void dial_join(struct dialer *d)
+{
+    pthread_join(d->th, NULL);
+    ik_chan_opts_free(d->opts);
+}
+
+/* ---- Unix policy ---------------------------------------------------------- */
+
+struct nobody_arg {
+    char url[128];
+};
+
+/* As uid 65534: connect (abstract sockets have no file permissions), then
+ * expect the server to hang up. 0 = rejected as it should be. */
+static int nobody_dial(void *p)
+{
+    struct nobody_arg *a = p;
+    ik_chan *ch;
+    int rc = ik_dial(&ch, a->url, NULL);
+    if (rc != 0)
+        return 10;
+    char buf[8];
+    size_t len;
+    rc = ik_recv(ch, buf, sizeof(buf), &len, 10000);
+    ik_chan_close(ch);
+    if (rc == IK_ECLOSED)
+        return 0;
+    return rc == 0 && len == 2 ? 1 : 11; /* 1: it was let in */
+}
+
+struct acceptor {
+    ik_listener *l;
+    ik_chan *ch;
+    int rc;
+    char detail[256];
+    pthread_t th;
+};
+
+static void *accept_main(void *arg)
+{
+    struct acceptor *a = arg;
+    a->rc = ik_accept(a->l, &a->ch, 10000);
+    snprintf(a->detail, sizeof(a->detail), "%s", ik_chan_last_errdetail());
+    if (a->rc == 0) {
+        if (ik_send(a->ch, "ok", 2, 1000) != 0)
+            a->rc = -1;
+        ik_chan_close(a->ch);
+    }
+    return NULL;
+}
+
+static void test_other_uid_rejected_by_default(void **state)
+{
+    IK__UNUSED(state);
+    if (!ikt_is_root())
+        skip();
+    struct nobody_arg na;
+    snprintf(na.url, sizeof(na.url), "unix+abstract://%s", ikt_name("pol"));
+    struct acceptor ac = {0};
+    assert_ok(ik_listen(&ac.l, na.url, NULL));
+    pthread_create(&ac.th, NULL, accept_main, &ac);
+    assert_int_equal(ikt_run_as_nobody(nobody_dial, &na), 0);
+    pthread_join(ac.th, NULL);
+    assert_ik(IK_EAUTH, ac.rc);
+    assert_non_null(strstr(ac.detail, "65534"));
+    ik_listener_close(ac.l);
+
+    /* An explicit allow-list widens the policy. */
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_allow_uid(o, 65534));
+    snprintf(na.url, sizeof(na.url), "unix+abstract://%s", ikt_name("pol"));
+    assert_ok(ik_listen(&ac.l, na.url, o));
+    ik_chan_opts_free(o);
+    pthread_create(&ac.th, NULL, accept_main, &ac);
+    assert_int_equal(ikt_run_as_nobody(nobody_dial, &na), 1);
+    pthread_join(ac.th, NULL);
+    assert_ok(ac.rc);
+    ik_listener_close(ac.l);
+}
+
+static void test_peer_credentials(void **state)
+{
+    IK__UNUSED(state);
+    const char *n = ikt_name("cred");
+    char url[128];
+    snprintf(url, sizeof(url), "unix+seq://%s", n);
+    ik_listener *l;
+    ik_chan *c, *s;
+    assert_ok(ik_listen(&l, url, NULL));
+    assert_ok(ik_dial(&c, url, NULL));
+    assert_ok(ik_accept(l, &s, 5000));
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    assert_ok(ik_chan_peer(s, &uid, &gid, &pid));
+    assert_int_equal(uid, geteuid());
+    assert_int_equal(gid, getegid());
+    assert_int_equal(pid, getpid());
+    ik_chan_close(c);
+    ik_chan_close(s);
+    ik_listener_close(l);
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, "pipe"));
+    assert_ik(IK_ENOTSUP, ik_chan_peer(a, &uid, NULL, NULL));
+    ik_chan_close(a);
+    ik_chan_close(b);
+}
+
+/* ---- paths: symlinks, squatting, modes ------------------------------------ */
+
+static void rundir_file(char *buf, size_t cap, const char *name, const char *suffix)
+{
+    char dir[256];
+    assert_ok(ik_runtime_dir(dir, sizeof(dir)));
+    snprintf(buf, cap, "%s/%s%s", dir, name, suffix);
+}
+
+static void test_symlinks_refused(void **state)
+{
+    IK__UNUSED(state);
+    char path[512], url[128], target[512];
+    snprintf(target, sizeof(target), "%s/target", ikt_tmpdir());
+    const char *n = ikt_name("sym");
+    rundir_file(path, sizeof(path), n, ".sock");
+    assert_int_equal(symlink(target, path), 0);
+    snprintf(url, sizeof(url), "unix://%s", n);
+    ik_listener *l;
+    ik_chan *c;
+    assert_ik(IK_EUNSAFE, ik_listen(&l, url, NULL));
+    assert_ik(IK_EUNSAFE, ik_dial(&c, url, NULL));
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode)); /* left alone, not replaced */
+    assert_int_equal(lstat(target, &st), -1);
+
+    /* A symlink where a FIFO goes. */
+    n = ikt_name("symf");
+    rundir_file(path, sizeof(path), n, ".up.fifo");
+    assert_int_equal(symlink(target, path), 0);
+    snprintf(url, sizeof(url), "fifo://%s", n);
+    assert_ik(IK_EUNSAFE, ik_listen(&l, url, NULL));
+    assert_ik(IK_EUNSAFE, ik_dial(&c, url, NULL));
+    assert_int_equal(lstat(target, &st), -1);
+
+    /* A regular file squatting the socket path is not deleted either. */
+    n = ikt_name("reg");
+    rundir_file(path, sizeof(path), n, ".sock");
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    close(fd);
+    snprintf(url, sizeof(url), "unix://%s", n);
+    assert_ik(IK_EUNSAFE, ik_listen(&l, url, NULL));
+    assert_int_equal(lstat(path, &st), 0);
+}
+
+static int child_listen_forever(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    ik_listener *l;
+    if (ik_listen(&l, argv[0], NULL) != 0)
+        return 10;
+    if (write(atoi(argv[1]), "L", 1) != 1)
+        return 11;
+    for (;;)
+        pause();
+}
+
+static const struct ikt_child_role roles[] = {
+    {"listen", child_listen_forever},
+    {NULL, NULL},
+};
+
+static void squat_case(const char *scheme)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s://%s", scheme, ikt_name("sq"));
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    char ws[16];
+    snprintf(ws, sizeof(ws), "%d", p[1]);
+    pid_t pid = ikt_spawn(p[1], "listen", url, ws, NULL);
+    close(p[1]);
+    char c;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    ik_listener *l;
+    assert_ik(IK_EADDRINUSE, ik_listen(&l, url, NULL)); /* live: never stolen */
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    assert_ok(ik_listen(&l, url, NULL)); /* stale: replaced */
+    ik_listener_close(l);
+}
+
+static void test_live_path_not_stolen_stale_replaced(void **state)
+{
+    IK__UNUSED(state);
+    squat_case("unix");
+    squat_case("unix+seq");
+    squat_case("unix+dgram");
+    squat_case("fifo");
+    char url[128];
+    snprintf(url, sizeof(url), "unix+abstract://%s", ikt_name("ab"));
+    ik_listener *a, *b;
+    assert_ok(ik_listen(&a, url, NULL));
+    assert_ik(IK_EADDRINUSE, ik_listen(&b, url, NULL));
+    ik_listener_close(a);
+}
+
+static void test_file_modes(void **state)
+{
+    IK__UNUSED(state);
+    umask(0);
+    const char *n = ikt_name("mode");
+    char url[128], path[512];
+    struct stat st;
+    ik_listener *l;
+    snprintf(url, sizeof(url), "unix://%s", n);
+    assert_ok(ik_listen(&l, url, NULL));
+    rundir_file(path, sizeof(path), n, ".sock");
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    ik_listener_close(l);
+    assert_int_equal(lstat(path, &st), -1); /* removed at close */
+    snprintf(url, sizeof(url), "fifo://%s", n);
+    assert_ok(ik_listen(&l, url, NULL));
+    rundir_file(path, sizeof(path), n, ".up.fifo");
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    rundir_file(path, sizeof(path), n, ".down.fifo");
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    ik_listener_close(l);
+    umask(022);
+}
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+static ik_listener *tls_server(const char *cert, const char *ca_for_clients)
+{
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    char c[600], k[600];
+    snprintf(c, sizeof(c), "%s/%s.pem", certdir, cert);
+    snprintf(k, sizeof(k), "%s/%s.key", certdir, cert);
+    assert_ok(ik_chan_opts_set_tls_files(o, ca_for_clients, c, k));
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
+    ik_chan_opts_free(o);
+    return l;
+}
+
+/* Dial l's URL (host replaced by `host`) with the given client options and
+ * accept; returns the dial result, *acc the accept result. */
+static int tls_try(ik_listener *l, const char *host, const char *ca, const char *cert, int verify,
+                   int *acc, ik_chan **srv, ik_chan **cli, char *detail)
+{
+    char url[600];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    const char *port = strrchr(url, ':') + 1;
+    char durl[700];
+    snprintf(durl, sizeof(durl), "tls://%s:%s", host, port);
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    char c[600] = "", k[600] = "";
+    if (cert != NULL) {
+        snprintf(c, sizeof(c), "%s/%s.pem", certdir, cert);
+        snprintf(k, sizeof(k), "%s/%s.key", certdir, cert);
+    }
+    assert_ok(ik_chan_opts_set_tls_files(o, ca, cert ? c : NULL, cert ? k : NULL));
+    assert_ok(ik_chan_opts_set_verify(o, verify));
+    assert_ok(ik_chan_opts_set_timeout(o, 10000));
+    struct dialer d;
+    dial_start(&d, durl, o);
+    ik_chan *s = NULL;
+    *acc = ik_accept(l, &s, 10000);
+    dial_join(&d);
+    if (detail != NULL)
+        snprintf(detail, 256, "%s", d.detail);
+    if (srv != NULL)
+        *srv = s;
+    else
+        ik_chan_close(s);
+    if (cli != NULL)
+        *cli = d.ch;
+    else
+        ik_chan_close(d.ch);
+    return d.rc;
+}
+
+static void test_tls_good_certificate(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l = tls_server("server", NULL);
+    int acc;
+    ik_chan *s, *c;
+    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, &s, &c, NULL));
+    assert_ok(acc);
+    char subj[256];
+    assert_ok(ik_chan_peer_subject(c, subj, sizeof(subj)));
+    assert_non_null(strstr(subj, "CN=localhost"));
+    assert_ik(IK_ENOENT, ik_chan_peer_subject(s, subj, sizeof(subj))); /* no client cert */
+    assert_ok(ik_send(c, "secret", 6, 1000));
+    char buf[16];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
+    assert_int_equal(len, 6);
+    ik_chan_close(c);
+    ik_chan_close(s);
+    /* by name too (SAN DNS:localhost) */
+    assert_ok(tls_try(l, "localhost", cf("ca.pem"), NULL, 1, &acc, NULL, NULL, NULL));
+    ik_listener_close(l);
+}
+
+static void expect_auth_fail(const char *server_cert, const char *host, const char *why)
+{
+    ik_listener *l = tls_server(server_cert, NULL);
+    int acc;
+    char detail[256];
+    int rc = tls_try(l, host, cf("ca.pem"), NULL, 1, &acc, NULL, NULL, detail);
+    if (rc != IK_EAUTH)
+        fail_msg("%s: dial gave %s", why, ik_err_name(rc));
+    if (strstr(detail, "verify") == NULL)
+        fail_msg("%s: detail '%s' lacks the OpenSSL reason", why, detail);
+    assert_true(acc != 0); /* the server saw the handshake fail too */
+    ik_listener_close(l);
+}
+
+static void test_tls_bad_server_certificates(void **state)
+{
+    IK__UNUSED(state);
+    expect_auth_fail("self", "127.0.0.1", "self-signed");
+    expect_auth_fail("wrongca", "127.0.0.1", "wrong CA");
+    expect_auth_fail("wronghost", "127.0.0.1", "wrong host");
+    expect_auth_fail("expired", "127.0.0.1", "expired");
+    /* verify=0 is explicit: then even self-signed connects (with a warning) */
+    ik_listener *l = tls_server("self", NULL);
+    int acc;
+    assert_ok(tls_try(l, "127.0.0.1", NULL, NULL, 0, &acc, NULL, NULL, NULL));
+    assert_ok(acc);
+    ik_listener_close(l);
+}
+
+static void test_tls_mutual(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l = tls_server("server", cf("ca.pem"));
+    int acc;
+    ik_chan *s = NULL, *c = NULL;
+    /* With a client certificate from the CA: accepted, subject exposed. */
+    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), "client", 1, &acc, &s, &c, NULL));
+    assert_ok(acc);
+    char subj[256];
+    assert_ok(ik_chan_peer_subject(s, subj, sizeof(subj)));
+    assert_non_null(strstr(subj, "CN=ipckit-client"));
+    ik_chan_close(s);
+    ik_chan_close(c);
+    /* Without one: the server's handshake fails with IK_EAUTH (TLS 1.3
+     * finishes the client side first; its channel then reads IK_ECLOSED). */
+    int rc = tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, NULL, &c, NULL);
+    assert_ik(IK_EAUTH, acc);
+    assert_non_null(strstr(ik_chan_last_errdetail(), "certificate"));
+    if (rc == 0) {
+        char buf[8];
+        size_t len;
+        rc = ik_recv(c, buf, sizeof(buf), &len, 5000);
+        assert_true(rc == IK_ECLOSED || rc == IK_EAUTH);
+        ik_chan_close(c);
+    } else {
+        assert_ik(IK_EAUTH, rc);
+    }
+    /* A client certificate from another CA is refused too. */
+    rc = tls_try(l, "127.0.0.1", cf("ca.pem"), "wrongca", 1, &acc, NULL, &c, NULL);
+    assert_ik(IK_EAUTH, acc);
+    ik_chan_close(c);
+    ik_listener_close(l);
+}
+
+static void test_tls_plaintext_client_fails_cleanly(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l = tls_server("server", NULL);
+    char url[600];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    char turl[700];
+    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_chan *c, *s = NULL;
+    assert_ok(ik_dial(&c, turl, NULL));
+    assert_ok(ik_send(c, "plaintext hello", 15, 1000));
+    assert_ik(IK_EAUTH, ik_accept(l, &s, 5000));
+    assert_true(ik_chan_last_errdetail()[0] != '\0');
+    char buf[64];
+    size_t len;
+    int rc = ik_recv(c, buf, sizeof(buf), &len, 5000);
+    assert_true(rc == IK_ECLOSED || rc == IK_EPROTO); /* closed, or a TLS alert as garbage */
+    ik_chan_close(c);
+    ik_listener_close(l);
+}
+
+static void test_tls_handshake_timeout(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
+    assert_ok(ik_chan_opts_set_limits(o, 16, 100));
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
+    ik_chan_opts_free(o);
+    char url[600], turl[700];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_chan *idle, *s;
+    assert_ok(ik_dial(&idle, turl, NULL)); /* connects, never says a word */
+    uint64_t t0 = ik__now_ns();
+    assert_ik(IK_EAUTH, ik_accept(l, &s, 10000));
+    assert_true(ik__now_ns() - t0 >= 100u * 1000000u);
+    /* a real client still gets in */
+    int acc;
+    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, NULL, NULL, NULL));
+    assert_ok(acc);
+    ik_chan_close(idle);
+    ik_listener_close(l);
+}
+
+struct tls_acceptor {
+    ik_listener *l;
+    int rc;
+    pthread_t th;
+};
+
+static void *tls_accept_main(void *arg)
+{
+    struct tls_acceptor *a = arg;
+    ik_chan *ch;
+    a->rc = ik_accept(a->l, &ch, 20000);
+    if (a->rc == 0)
+        ik_chan_close(ch);
+    return NULL;
+}
+
+static void test_openssl_s_client(void **state)
+{
+    IK__UNUSED(state);
+    struct tls_acceptor a = {.l = tls_server("server", NULL)};
+    char url[600];
+    assert_ok(ik_listener_url(a.l, url, sizeof(url)));
+    pthread_create(&a.th, NULL, tls_accept_main, &a);
+    char out[8192];
+    int st = ikt_run(out, sizeof(out),
+                     "openssl s_client -connect %s -CAfile %s -verify_return_error -tls1_3 "
+                     "-verify_ip 127.0.0.1 </dev/null 2>&1",
+                     url + strlen("tls://"), cf("ca.pem"));
+    pthread_join(a.th, NULL);
+    if (st != 0 || strstr(out, "Verify return code: 0 (ok)") == NULL)
+        fail_msg("s_client status %d:\n%s", st, out);
+    assert_non_null(strstr(out, "TLSv1.3"));
+    assert_ok(a.rc);
+    ik_listener_close(a.l);
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_other_uid_rejected_by_default),
+        cmocka_unit_test(test_peer_credentials),
+        cmocka_unit_test(test_symlinks_refused),
+        cmocka_unit_test(test_live_path_not_stolen_stale_replaced),
+        cmocka_unit_test(test_file_modes),
+        cmocka_unit_test(test_tls_good_certificate),
+        cmocka_unit_test(test_tls_bad_server_certificates),
+        cmocka_unit_test(test_tls_mutual),
+        cmocka_unit_test(test_tls_plaintext_client_fails_cleanly),
+        cmocka_unit_test(test_tls_handshake_timeout),
+        cmocka_unit_test(test_openssl_s_client),
+    };
+    return cmocka_run_group_tests(tests, gen_certs, NULL);
+}
