@@ -7,5 +7,6 @@
 #include "ipckit/map.h"
 #include "ipckit/log.h"
 #include "ipckit/chan.h"
+#include "ipckit/registry.h"
 
 #endif

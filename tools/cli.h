@@ -25,5 +25,15 @@ int ik_cmd_ls(int argc, char **argv);
 int ik_cmd_rm(int argc, char **argv);
 int ik_cmd_gc(int argc, char **argv);
 int ik_cmd_locks(int argc, char **argv);
+int ik_cmd_stat(int argc, char **argv);
+
+/* Object formatting shared by ls, stat and gc (tools/cmd_ls.c). */
+#include <stdbool.h>
+#include <stdio.h>
+void ik_cli_owner(char *buf, size_t cap, long uid);
+void ik_cli_json_str(FILE *f, const char *s);
+void ik_cli_obj_json(FILE *f, const ik_obj_info *o);
+void ik_cli_attached(char *buf, size_t cap, const ik_obj_info *o, bool pids);
+void ik_cli_status(char *buf, size_t cap, const ik_obj_info *o);
 
 #endif

@@ -8,6 +8,7 @@ static const struct ik_cli_cmd commands[] = {
     {"ls", "list ipckit objects (segments, locks, FIFOs, sockets)", ik_cmd_ls},
     {"rm", "remove named objects", ik_cmd_rm},
     {"gc", "remove objects orphaned by dead processes", ik_cmd_gc},
+    {"stat", "show every detail of named objects", ik_cmd_stat},
     {"locks", "show holders and waiters of named locks, and deadlocks", ik_cmd_locks},
 };
 

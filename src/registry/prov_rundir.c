@@ -1,0 +1,109 @@
+/* Registry provider: FIFOs and Unix sockets in the private runtime
+ * directory (<rundir>/<name>). Their creator is not recorded (-1); a socket
+ * is live while a live socket is bound to its path, a FIFO while a live
+ * process has it open (found by the /proc scan). */
+#include "reg.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int scan_dir(struct ik__reg *reg, int dfd, const char *dir)
+{
+    DIR *d = fdopendir(dfd);
+    if (d == NULL) {
+        int rc = ik__errno();
+        close(dfd);
+        return rc;
+    }
+    int rc = 0;
+    struct dirent *de;
+    ik__reg_dir_recover_all(d);
+    while ((de = readdir(d)) != NULL) {
+        if (ik_name_check(de->d_name) != 0 || !ik__reg_match(reg, de->d_name))
+            continue;
+        struct stat st;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) || !ik__reg_owner_ok(reg, st.st_uid))
+            continue;
+        struct ik__reg_obj *o =
+            ik__reg_add(reg, &ik__reg_prov_rundir, dir, de->d_name, de->d_name, &st);
+        if (o == NULL) {
+            rc = IK_ENOMEM;
+            break;
+        }
+        strcpy(o->kind, S_ISFIFO(st.st_mode) ? "fifo" : "socket");
+    }
+    closedir(d);
+    return rc;
+}
+
+static int rundir_scan(struct ik__reg *reg)
+{
+    char dir[PATH_MAX];
+    int dfd = ik__runtime_dir_open(dir, sizeof(dir));
+    if (dfd < 0)
+        return dfd;
+    return scan_dir(reg, dfd, dir);
+}
+
+/* Does connecting to the socket file reach a live socket? Used when
+ * /proc/net/unix does not show its path (other spelling, unreadable). */
+static int connect_probe(const struct ik__reg_obj *o)
+{
+    const char *leaf = o->qleaf != NULL ? o->qleaf : o->leaf;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int dfd = -1;
+    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", o->dir, leaf);
+    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+        dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+            return 1; /* cannot tell: assume live */
+        n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, leaf);
+        if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+            close(dfd);
+            return 1;
+        }
+    }
+    int live = 1;
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s >= 0) {
+        int r = connect(s, (struct sockaddr *)&sa, sizeof(sa));
+        if (r != 0 && (errno == ECONNREFUSED || errno == ENOENT))
+            live = 0;
+        close(s);
+    }
+    if (dfd >= 0)
+        close(dfd);
+    return live;
+}
+
+static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
+{
+    if (strcmp(o->kind, "socket") != 0)
+        return;
+    /* A socket file is never open()ed: only binding makes it live. */
+    o->info.attached_unknown = 0;
+    /* /proc/net/unix keeps the path a socket was bound to. */
+    int bound = ik__reg_unix_bound(reg, o->path);
+    o->info.listening = bound == 1 ? 1 : connect_probe(o);
+}
+
+static int rundir_remove(struct ik__reg_obj *o, unsigned flags)
+{
+    return ik__reg_dir_remove(o, flags, 0);
+}
+
+const struct ik__reg_provider ik__reg_prov_rundir = {
+    .name = "rundir",
+    .scan = rundir_scan,
+    .probe = rundir_probe,
+    .isolate = ik__reg_dir_isolate,
+    .restore = ik__reg_dir_restore,
+    .remove = rundir_remove,
+};

@@ -1,0 +1,567 @@
+/* Object registry: list, remove, gc with real processes (exec'd children,
+ * kill -9, another uid). Every call is restricted to this test's own unique
+ * names (IK_OBJ_EXACT), because other tests run concurrently in /dev/shm. */
+#include "helpers.h"
+#include "core/internal.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ---- child roles (exec'd) ---- */
+
+static void signal_ready(const char *fdstr)
+{
+    int fd = atoi(fdstr);
+    char c = 1;
+    while (write(fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    close(fd);
+}
+
+static _Noreturn int hang(void)
+{
+    for (;;)
+        pause();
+}
+
+/* create NAME SIZE READYFD: create a segment, keep it, wait to be killed. */
+static int child_create_hold(int argc, char **argv)
+{
+    ik_shm *shm;
+    if (ik_shm_create(&shm, argv[0], (size_t)atol(argv[1]), 0) != 0)
+        return 10;
+    signal_ready(argv[2]);
+    return hang();
+}
+
+/* map NAME READYFD: map the segment, close its fd, wait to be killed. */
+static int child_map_hold(int argc, char **argv)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/dev/shm/ik.%s", argv[0]);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 11;
+    void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return 12;
+    signal_ready(argv[1]);
+    return hang();
+}
+
+/* open PATH READYFD: hold PATH open (no mapping), wait to be killed. */
+static int child_open_hold(int argc, char **argv)
+{
+    int fd = open(argv[0], O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 13;
+    signal_ready(argv[1]);
+    return hang();
+}
+
+static const struct ikt_child_role roles[] = {
+    {"create-hold", child_create_hold},
+    {"map-hold", child_map_hold},
+    {"open-hold", child_open_hold},
+    {NULL, NULL},
+};
+
+/* ---- helpers ---- */
+
+/* Children still running, killed by the teardown if an assertion fails
+ * (a hung child would keep ctest waiting on its output). */
+static pid_t live_children[16];
+
+static void track(pid_t pid, bool add)
+{
+    for (size_t i = 0; i < sizeof(live_children) / sizeof(live_children[0]); i++) {
+        if (add ? live_children[i] == 0 : live_children[i] == pid) {
+            live_children[i] = add ? pid : 0;
+            return;
+        }
+    }
+}
+
+static int kill_children(void **state)
+{
+    for (size_t i = 0; i < sizeof(live_children) / sizeof(live_children[0]); i++) {
+        if (live_children[i] > 0) {
+            kill(live_children[i], SIGKILL);
+            (void)ikt_wait(live_children[i]);
+            live_children[i] = 0;
+        }
+    }
+    return 0;
+}
+
+static pid_t spawn_ready(const char *role, const char *a, const char *b)
+{
+    ikt_gate g;
+    ikt_gate_init(&g);
+    char fdstr[16];
+    snprintf(fdstr, sizeof(fdstr), "%d", g.fd[1]);
+    pid_t pid = b != NULL ? ikt_spawn(g.fd[1], role, a, b, fdstr, NULL)
+                          : ikt_spawn(g.fd[1], role, a, fdstr, NULL);
+    close(g.fd[1]);
+    g.fd[1] = -1;
+    char c;
+    ssize_t r;
+    while ((r = read(g.fd[0], &c, 1)) < 0 && errno == EINTR)
+        ;
+    close(g.fd[0]);
+    track(pid, true);
+    if (r != 1)
+        fail_msg("child %s exited with %d before it was ready", role, ikt_wait(pid));
+    return pid;
+}
+
+static void kill9(pid_t pid)
+{
+    track(pid, false);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+}
+
+/* An orphan: created by an exec'd child that was then kill -9'ed. */
+static pid_t make_orphan(const char *name, const char *size)
+{
+    pid_t c = spawn_ready("create-hold", name, size);
+    kill9(c);
+    return c;
+}
+
+struct found {
+    int n;
+    ik_obj_info info; /* last one (strings not kept) */
+    char kind[16], status[16];
+};
+
+static int collect(const ik_obj_info *o, void *arg)
+{
+    struct found *f = arg;
+    f->n++;
+    f->info = *o;
+    snprintf(f->kind, sizeof(f->kind), "%s", o->kind);
+    snprintf(f->status, sizeof(f->status), "%s", o->status);
+    f->info.kind = f->info.name = f->info.path = f->info.status = NULL;
+    return 0;
+}
+
+static struct found lookup(const char *name, unsigned flags)
+{
+    struct found f = {0};
+    int rc = ik_obj_list(name, IK_OBJ_EXACT | flags, collect, &f);
+    if (rc < 0)
+        fail_msg("ik_obj_list: %s", ik_err_name(rc));
+    assert_int_equal(rc, f.n);
+    return f;
+}
+
+struct gc_log {
+    int removed, corrupt, busy, other;
+};
+
+static void gc_cb(const ik_obj_info *o, int result, void *arg)
+{
+    struct gc_log *l = arg;
+    if (result == 0)
+        l->removed++;
+    else if (result == IK_EPROTO)
+        l->corrupt++;
+    else if (result == IK_EBUSY)
+        l->busy++;
+    else
+        l->other++;
+}
+
+static int gc_one(const char *name, unsigned flags, struct gc_log *log)
+{
+    *log = (struct gc_log){0};
+    return ik_obj_gc(name, IK_OBJ_EXACT | flags, gc_cb, log);
+}
+
+static bool seg_exists(const char *name)
+{
+    char path[128];
+    struct stat st;
+    snprintf(path, sizeof(path), "/dev/shm/ik.%s", name);
+    return lstat(path, &st) == 0;
+}
+
+/* ---- tests ---- */
+
+/* (a) The creator is kill -9'ed but another live process still maps it, or
+ * only holds its fd: gc keeps it. Once those die too, gc removes it. */
+static void test_gc_keeps_objects_in_use(void **state)
+{
+    const char *mapped = ikt_name("reg-mapped");
+    const char *held = ikt_name("reg-held");
+    char heldpath[128];
+    snprintf(heldpath, sizeof(heldpath), "/dev/shm/ik.%s", held);
+
+    pid_t c1 = spawn_ready("create-hold", mapped, "4096");
+    pid_t mapper = spawn_ready("map-hold", mapped, NULL);
+    kill9(c1);
+    pid_t c2 = spawn_ready("create-hold", held, "4096");
+    pid_t holder = spawn_ready("open-hold", heldpath, NULL);
+    kill9(c2);
+
+    struct gc_log log;
+    assert_int_equal(gc_one(mapped, 0, &log), 0);
+    assert_int_equal(gc_one(held, 0, &log), 0);
+    assert_int_equal(gc_one(mapped, IK_OBJ_CORRUPT, &log), 0);
+    assert_int_equal(log.removed + log.other, 0);
+    assert_true(seg_exists(mapped));
+    assert_true(seg_exists(held));
+
+    struct found f = lookup(mapped, 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.info.creator_pid, c1);
+    assert_int_equal(f.info.creator_alive, 0);
+    assert_int_equal(f.info.attached, 1);
+    assert_int_equal(f.info.pids[0], mapper);
+    f = lookup(held, 0);
+    assert_int_equal(f.info.attached, 1);
+    assert_int_equal(f.info.pids[0], holder);
+
+    /* The caller's own mapping keeps it too. */
+    kill9(mapper);
+    ik_shm *shm;
+    assert_ok(ik_shm_open(&shm, mapped, IK_SHM_RDONLY));
+    assert_int_equal(gc_one(mapped, 0, &log), 0);
+    assert_true(seg_exists(mapped));
+    ik_shm_close(shm);
+
+    assert_int_equal(gc_one(mapped, 0, &log), 1);
+    assert_int_equal(log.removed, 1);
+    assert_false(seg_exists(mapped));
+    kill9(holder);
+    assert_int_equal(gc_one(held, 0, &log), 1);
+    assert_false(seg_exists(held));
+}
+
+/* (b) A segment orphaned by a kill -9'ed creator, with no other user, is
+ * removed; (c) a dry run before that removes nothing. */
+static void test_gc_removes_orphan_dry_run_first(void **state)
+{
+    const char *name = ikt_name("reg-orphan");
+    pid_t c = make_orphan(name, "100");
+    struct gc_log log;
+    assert_int_equal(gc_one(name, IK_OBJ_DRY_RUN, &log), 1);
+    assert_int_equal(log.removed, 1);
+    assert_true(seg_exists(name));
+    struct found f = lookup(name, 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.info.creator_pid, c);
+    assert_int_equal(f.info.creator_alive, 0);
+    assert_int_equal(f.info.attached, 0);
+
+    assert_int_equal(gc_one(name, 0, &log), 1);
+    assert_int_equal(log.removed, 1);
+    assert_false(seg_exists(name));
+    assert_int_equal(lookup(name, 0).n, 0);
+    /* Nothing left: a second gc is a no-op. */
+    assert_int_equal(gc_one(name, 0, &log), 0);
+}
+
+/* A live creator's segment is never collected, even unattached. */
+static void test_gc_keeps_live_creator(void **state)
+{
+    const char *name = ikt_name("reg-live");
+    pid_t c = spawn_ready("create-hold", name, "64");
+    struct gc_log log;
+    assert_int_equal(gc_one(name, 0, &log), 0);
+    assert_true(seg_exists(name));
+    struct found f = lookup(name, 0);
+    assert_int_equal(f.info.creator_alive, 1);
+    kill9(c);
+    assert_int_equal(gc_one(name, 0, &log), 1);
+}
+
+/* (d) ls reports kind, size, owner, mode, creator, liveness, attachment. */
+static void test_list_reports_fields(void **state)
+{
+    const char *name = ikt_name("reg-ls");
+    const char *mtx = ikt_name("reg-mtx");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, name, 1000, 0));
+    struct ik__seg seg;
+    assert_ok(ik__seg_create(&seg, mtx, IK__KIND_MUTEX, 64, 0, NULL, NULL, NULL));
+
+    struct found f = lookup(name, 0);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.kind, "shm");
+    assert_string_equal(f.status, "ok");
+    assert_int_equal(f.info.size, 1000);
+    assert_int_equal(f.info.uid, (long)geteuid());
+    assert_int_equal(f.info.mode, 0600);
+    assert_int_equal(f.info.creator_pid, getpid());
+    assert_int_equal(f.info.creator_alive, 1);
+    assert_int_equal(f.info.attached, 0);      /* the caller is not counted ... */
+    assert_int_equal(f.info.self_attached, 1); /* ... but reported */
+    assert_int_equal(f.info.listening, -1);
+    assert_true(f.info.created_ns > 0);
+
+    pid_t m = spawn_ready("map-hold", name, NULL);
+    f = lookup(name, 0);
+    assert_int_equal(f.info.attached, 1);
+    assert_int_equal(f.info.npids, 1);
+    assert_int_equal(f.info.pids[0], m);
+    /* Without the /proc scan attachment is unknown. */
+    f = lookup(name, IK_OBJ_NO_ATTACH);
+    assert_int_equal(f.info.attached, -1);
+    kill9(m);
+    assert_int_equal(lookup(name, 0).info.attached, 0);
+
+    f = lookup(mtx, 0);
+    assert_string_equal(f.kind, "mutex");
+    assert_int_equal(f.info.size, 64);
+
+    /* Prefix listing finds both, in name order. */
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "reg-");
+    struct found all = {0};
+    assert_true(ik_obj_list(prefix, 0, collect, &all) >= 2);
+
+    ik__seg_close(&seg);
+    ik_shm_close(shm);
+    assert_int_equal(ik_obj_remove(name, "shm", 0), 1);
+    assert_ik(IK_ENOENT, ik_obj_remove(mtx, "shm", 0)); /* kind filter */
+    assert_int_equal(ik_obj_remove(mtx, NULL, 0), 1);
+    assert_int_equal(lookup(name, 0).n, 0);
+}
+
+static void write_junk(const char *name, size_t len)
+{
+    char path[128], buf[256];
+    snprintf(path, sizeof(path), "/dev/shm/ik.%s", name);
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)(i * 13 + 7);
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+}
+
+/* (e) A corrupt header is listed as corrupt (no crash), kept by gc, and
+ * removed only by gc --corrupt when unattached. */
+static void test_corrupt_listed_not_collected(void **state)
+{
+    const size_t sizes[] = {0, 10, 64, 200};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        const char *name = ikt_name("reg-corrupt");
+        write_junk(name, sizes[i]);
+        struct found f = lookup(name, 0);
+        assert_int_equal(f.n, 1);
+        assert_string_equal(f.kind, "?");
+        assert_string_equal(f.status, "corrupt");
+        assert_int_equal(f.info.creator_pid, -1);
+        assert_int_equal(f.info.size, sizes[i]);
+
+        struct gc_log log;
+        assert_int_equal(gc_one(name, 0, &log), 0);
+        assert_int_equal(log.corrupt, 1);
+        assert_true(seg_exists(name));
+        assert_int_equal(gc_one(name, IK_OBJ_CORRUPT | IK_OBJ_DRY_RUN, &log), 1);
+        assert_true(seg_exists(name));
+        assert_int_equal(gc_one(name, IK_OBJ_CORRUPT, &log), 1);
+        assert_false(seg_exists(name));
+    }
+    /* A valid header with a wrong size field is corrupt too. */
+    const char *name = ikt_name("reg-badsize");
+    pid_t c = make_orphan(name, "64");
+    char path[128];
+    snprintf(path, sizeof(path), "/dev/shm/ik.%s", name);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    uint64_t huge = UINT64_MAX;
+    assert_int_equal(pwrite(fd, &huge, sizeof(huge), offsetof(struct ik__seg_hdr, user_size)), 8);
+    /* Attached corrupt segments survive even gc --corrupt. */
+    struct gc_log log;
+    pid_t h = spawn_ready("open-hold", path, NULL);
+    assert_int_equal(gc_one(name, IK_OBJ_CORRUPT, &log), 0);
+    assert_int_equal(log.corrupt, 1);
+    assert_true(seg_exists(name));
+    kill9(h);
+    close(fd);
+    assert_string_equal(lookup(name, 0).status, "corrupt");
+    assert_int_equal(ik_obj_remove(name, NULL, 0), 1);
+    (void)c;
+}
+
+/* (f) Bad names and flags. */
+static void test_bad_input(void **state)
+{
+    char long_name[IK_NAME_MAX + 2];
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    const char *bad[] = {"a/b", "..", "../../etc/passwd", long_name, "", ".x", "a b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_ik(IK_EBADNAME, ik_obj_remove(bad[i], NULL, 0));
+    assert_ik(IK_EBADNAME, ik_obj_remove(NULL, NULL, 0));
+    assert_ik(IK_ENOENT, ik_obj_remove(ikt_name("reg-missing"), NULL, 0));
+    struct found f = {0};
+    assert_ik(IK_EINVAL, ik_obj_list(NULL, 0, NULL, NULL));
+    assert_ik(IK_EINVAL, ik_obj_list(NULL, 1u << 20, collect, &f));
+    assert_ik(IK_EINVAL, ik_obj_list(NULL, IK_OBJ_DRY_RUN, collect, &f));
+    assert_ik(IK_EINVAL, ik_obj_list(NULL, IK_OBJ_EXACT, collect, &f));
+    assert_ik(IK_EBADNAME, ik_obj_list("a/b", IK_OBJ_EXACT, collect, &f));
+    assert_ik(IK_EINVAL, ik_obj_gc(NULL, IK_OBJ_NO_ATTACH, NULL, NULL));
+    assert_ik(IK_EINVAL, ik_obj_remove("x", NULL, IK_OBJ_DRY_RUN));
+    assert_ik(IK_EBADNAME, ik_obj_gc(long_name, 0, NULL, NULL));
+}
+
+static int nobody_create_exit(void *arg)
+{
+    ik_shm *shm;
+    return ik_shm_create(&shm, (const char *)arg, 64, 0) == 0 ? 0 : 1;
+}
+
+static int nobody_rm_gc(void *arg)
+{
+    const char *name = arg;
+    if (ik_obj_remove(name, NULL, 0) != IK_EPERM_OWNER)
+        return 1;
+    if (ik_obj_remove(name, NULL, IK_OBJ_ALL_USERS) != IK_EPERM_OWNER)
+        return 2;
+    if (ik_obj_gc(name, IK_OBJ_EXACT, NULL, NULL) != 0)
+        return 3;
+    if (ik_obj_gc(name, IK_OBJ_EXACT | IK_OBJ_ALL_USERS, NULL, NULL) != 0)
+        return 4;
+    return seg_exists(name) ? 0 : 5;
+}
+
+/* (g) Another uid's objects: never removed by a non-root caller; root sees
+ * the owner and removes them only when asked (IK_OBJ_ALL_USERS). */
+static void test_other_uid(void **state)
+{
+    if (!ikt_is_root())
+        skip();
+    /* A root-owned orphan: uid 65534 can neither rm nor gc it. */
+    const char *mine = ikt_name("reg-rootorphan");
+    make_orphan(mine, "64");
+    assert_int_equal(ikt_run_as_nobody(nobody_rm_gc, (void *)mine), 0);
+    assert_true(seg_exists(mine));
+    struct gc_log log;
+    assert_int_equal(gc_one(mine, 0, &log), 1);
+
+    /* A segment of uid 65534 whose creator exited. */
+    const char *theirs = ikt_name("reg-nobody");
+    assert_int_equal(ikt_run_as_nobody(nobody_create_exit, (void *)theirs), 0);
+    assert_int_equal(lookup(theirs, 0).n, 0); /* not ours: not listed */
+    struct found f = lookup(theirs, IK_OBJ_ALL_USERS);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.info.uid, 65534);
+    assert_int_equal(f.info.creator_alive, 0);
+    assert_int_equal(gc_one(theirs, 0, &log), 0);
+    assert_true(seg_exists(theirs));
+    assert_ik(IK_EPERM_OWNER, ik_obj_remove(theirs, NULL, 0));
+    assert_true(seg_exists(theirs));
+    assert_int_equal(gc_one(theirs, IK_OBJ_ALL_USERS | IK_OBJ_DRY_RUN, &log), 1);
+    assert_int_equal(ik_obj_remove(theirs, NULL, IK_OBJ_ALL_USERS), 1);
+    assert_false(seg_exists(theirs));
+}
+
+/* FIFOs and sockets of the runtime directory. */
+static void test_fifo_and_socket(void **state)
+{
+    ikt_private_runtime();
+    char dir[512], path[600];
+    assert_ok(ik_runtime_dir(dir, sizeof(dir)));
+
+    const char *fifo = ikt_name("reg-fifo");
+    snprintf(path, sizeof(path), "%s/%s", dir, fifo);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    struct found f = lookup(fifo, 0);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.kind, "fifo");
+    assert_int_equal(f.info.creator_pid, -1);
+    assert_int_equal(f.info.creator_alive, -1);
+    pid_t h = spawn_ready("open-hold", path, NULL);
+    struct gc_log log;
+    assert_int_equal(gc_one(fifo, 0, &log), 0);
+    assert_int_equal(lookup(fifo, 0).info.attached, 1);
+    kill9(h);
+    f = lookup(fifo, 0);
+    assert_int_equal(f.info.attached, 0);
+    if (f.info.attached_unknown) {
+        /* A process of this uid could not be inspected (non-dumpable, or a
+         * more privileged init in a sandbox): FIFOs then stay. */
+        assert_int_equal(gc_one(fifo, 0, &log), 0);
+        assert_int_equal(ik_obj_remove(fifo, "fifo", 0), 1);
+    } else {
+        assert_int_equal(gc_one(fifo, 0, &log), 1);
+    }
+    assert_int_equal(lookup(fifo, 0).n, 0);
+
+    const char *sock = ikt_name("reg-sock");
+    snprintf(path, sizeof(path), "%s/%s", dir, sock);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof(sa.sun_path));
+    strcpy(sa.sun_path, path);
+    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    /* Bound but not yet listening is in use too. */
+    f = lookup(sock, 0);
+    assert_string_equal(f.kind, "socket");
+    assert_int_equal(f.info.listening, 1);
+    assert_int_equal(gc_one(sock, 0, &log), 0);
+    assert_int_equal(listen(s, 4), 0);
+    assert_int_equal(gc_one(sock, 0, &log), 0);
+    close(s);
+    f = lookup(sock, 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.info.listening, 0);
+    assert_int_equal(gc_one(sock, IK_OBJ_DRY_RUN, &log), 1);
+    assert_int_equal(gc_one(sock, 0, &log), 1);
+    assert_int_equal(lookup(sock, 0).n, 0);
+
+    /* rm works on both kinds, and on a live socket. */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(ik_obj_remove(sock, "fifo", 0), 1);
+}
+
+/* A gc that died after renaming an object out of reach: the next scan puts
+ * it back under its name. */
+static void test_quarantine_recovered(void **state)
+{
+    const char *name = ikt_name("reg-quar");
+    pid_t dead = make_orphan(name, "64");
+    char from[128], to[160];
+    snprintf(from, sizeof(from), "/dev/shm/ik.%s", name);
+    snprintf(to, sizeof(to), "/dev/shm/.ik-gc-q.%d.ik.%s", (int)dead, name);
+    assert_int_equal(rename(from, to), 0);
+    assert_false(seg_exists(name));
+    struct found f = lookup(name, 0);
+    assert_int_equal(f.n, 1);
+    assert_true(seg_exists(name));
+    struct gc_log log;
+    assert_int_equal(gc_one(name, 0, &log), 1);
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_gc_keeps_objects_in_use, kill_children),
+        cmocka_unit_test_teardown(test_gc_removes_orphan_dry_run_first, kill_children),
+        cmocka_unit_test_teardown(test_gc_keeps_live_creator, kill_children),
+        cmocka_unit_test_teardown(test_list_reports_fields, kill_children),
+        cmocka_unit_test_teardown(test_corrupt_listed_not_collected, kill_children),
+        cmocka_unit_test_teardown(test_bad_input, kill_children),
+        cmocka_unit_test_teardown(test_other_uid, kill_children),
+        cmocka_unit_test_teardown(test_fifo_and_socket, kill_children),
+        cmocka_unit_test_teardown(test_quarantine_recovered, kill_children),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
