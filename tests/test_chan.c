@@ -551,6 +551,7 @@ static void test_fd_passing_across_exec(void **state)
     assert_memory_equal(buf, "via-fd", 6);
     close(p[0]);
     assert_int_equal(ikt_wait(pid), 0);
+    ik_chan_close(a);
     /* the receiver closes fds beyond what it asked for */
     ik_chan *c, *d;
     assert_ok(ik_chan_pair(&c, &d, "unix"));
