@@ -23,37 +23,54 @@ enum {
 /*
  * Open (or with IK_LOG_CREATE create) the log file at `path`. `capacity` is
  * the maximum data size in bytes, fixed at creation (ignored when opening an
- * existing log; 0 selects 64 MiB). The file grows as records are appended.
- * Path rules as ik_map_open (O_NOFOLLOW, owner check). A hostile or corrupt
+ * existing log; 0 selects 64 MiB; 4 KiB..1 TiB, rounded up to 4 KiB). The
+ * file grows as records are appended. A new log is published fully
+ * initialised (O_TMPFILE + link), mode 0600. Path rules as ik_map_open
+ * (O_NOFOLLOW, regular file, owned by the caller). A hostile or corrupt
  * header gives IK_EPROTO. On success *out owns its resources; release with
- * ik_log_close. Each process may open the log any number of times.
+ * ik_log_close. Each process may open the log any number of times; a
+ * writable handle holds one of 256 writer slots until closed (slots of dead
+ * processes are reclaimed). All processes must share one pid namespace.
+ * Errors: IK_EINVAL, IK_ENOENT, IK_EUNSAFE, IK_EPERM_OWNER, IK_EPROTO,
+ * IK_EBUSY (no free writer slot), IK_ENOMEM, IK_ENOSPC. Thread-safe.
  */
 IK_EXPORT IK_NODISCARD int ik_log_open(ik_log **out, const char *path, size_t capacity,
                                        unsigned flags);
 
 /*
  * Append one record of len bytes (0..IK_LOG_REC_MAX) atomically: readers see
- * it whole or not at all. Safe from any number of processes at once.
- * Errors: IK_EMSGSIZE, IK_ENOSPC (log full), IK_EINVAL (read-only handle),
- * IK_EPROTO (log corrupted). Thread-safe per handle.
+ * it whole or not at all. Safe from any number of processes at once; never
+ * blocks on other writers (a writer that died mid-append is stepped over).
+ * A handle inherited through fork() takes a writer slot of its own.
+ * Errors: IK_EMSGSIZE, IK_ENOSPC (log or file system full), IK_EINVAL
+ * (read-only handle, NULL buf with len > 0), IK_EPROTO (log corrupted),
+ * IK_EBUSY (no writer slot after fork). Thread-safe.
  */
 IK_EXPORT IK_NODISCARD int ik_log_append(ik_log *log, const void *buf, size_t len);
 
 /*
- * Read the next committed record at *cursor (start with 0). Copies up to cap
- * bytes into buf, stores the record length in *len and advances *cursor.
- * Records whose writer died before committing are skipped. Waits up to
- * timeout_ms (-1 forever, 0 poll) for a record to appear.
+ * Read the next committed record at *cursor (start with 0; only values this
+ * function stored are valid). Copies it into buf (cap bytes), stores its
+ * length in *len and advances *cursor. Records whose writer died before
+ * committing are skipped without waiting for them (liveness: pid + process
+ * start time + slot generation). Waits up to timeout_ms (-1 forever, 0 poll)
+ * for a record to appear or a live writer to commit.
  * Returns 0, IK_ETIMEDOUT (nothing yet), IK_EMSGSIZE (cap too small; *len
- * says how big and the cursor is not advanced), IK_EPROTO (corrupt record).
+ * says how big and the cursor is not advanced), IK_EINVAL (bad arguments or
+ * cursor), IK_EPROTO (corrupt log or record; a record that fails its
+ * checksum is reported once and the cursor moves past it). Read-only handles
+ * poll for new records every 10 ms (they cannot flag themselves as
+ * sleepers); read-write handles are woken by the committing writer.
+ * Thread-safe (each thread uses its own cursor).
  */
 IK_EXPORT IK_NODISCARD int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap,
                                        size_t *len, int timeout_ms);
 
-/* Bytes reserved so far (the end cursor). */
+/* Bytes reserved so far (the end cursor); 0 for NULL. Thread-safe. */
 IK_EXPORT uint64_t ik_log_end(const ik_log *log);
 
-/* Close and free. NULL is ignored. */
+/* Release the writer slot, unmap, close and free. NULL is ignored. Not
+ * concurrently with other calls on the same handle. */
 IK_EXPORT void ik_log_close(ik_log *log);
 
 #ifdef __cplusplus

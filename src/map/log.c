@@ -532,6 +532,20 @@ static int own_slot(struct ik_log *l, unsigned *slot, uint32_t *gen)
     return rc;
 }
 
+/* After an abandoned record: if our slot was taken over, take a new one. */
+static int recheck_slot(struct ik_log *l, unsigned *slot, uint32_t *gen)
+{
+    pthread_mutex_lock(&l->lock);
+    int rc = 0;
+    uint64_t mine = ((uint64_t)l->gen << 32) | (uint32_t)l->pid;
+    if (l->slot < 0 || LOAD_ACQ(&l->slots[l->slot].owner) != mine)
+        rc = slot_take(l);
+    *slot = (unsigned)l->slot;
+    *gen = l->gen;
+    pthread_mutex_unlock(&l->lock);
+    return rc;
+}
+
 int ik_log_append(ik_log *log, const void *buf, size_t len)
 {
     if (log == NULL || (buf == NULL && len > 0) || log->rdonly)
@@ -547,6 +561,7 @@ int ik_log_append(ik_log *log, const void *buf, size_t len)
     uint64_t claim =
         IK__LOG_CLAIMED | ((uint64_t)gen << 35) | ((uint64_t)slot << 27) | (uint64_t)len;
     uint32_t crc = rec_crc(buf, len);
+    int retries = 0;
     for (;;) {
         uint64_t t = LOAD_ACQ(&log->hdr->tail);
         if (t > log->cap || t % IK__LOG_ALIGN != 0)
@@ -575,9 +590,16 @@ int ik_log_append(ik_log *log, const void *buf, size_t len)
             notify(log);
             return 0;
         }
-        /* A reader judged us dead and abandoned the record: append anew. */
+        /* A reader judged us dead and abandoned the record (our slot may
+         * have been taken over if a liveness check failed spuriously):
+         * make sure the slot is still ours, then append anew. */
         if (st != IK__LOG_ST_ABANDONED)
             return IK_EPROTO;
+        if (++retries > 16)
+            return IK_EAGAIN;
+        if ((rc = recheck_slot(log, &slot, &gen)) != 0)
+            return rc;
+        claim = IK__LOG_CLAIMED | ((uint64_t)gen << 35) | ((uint64_t)slot << 27) | (uint64_t)len;
     }
 }
 
@@ -634,9 +656,9 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
             uint32_t want = LOAD_RLX(&rec->crc);
             if (rlen > 0)
                 memcpy(buf, rec + 1, (size_t)rlen);
+            *cursor = c + total; /* a corrupt record is reported once, then passed */
             if (rec_crc(buf, (size_t)rlen) != want)
                 return IK_EPROTO;
-            *cursor = c + total;
             return 0;
         }
         if (st == 0 && writer_dead(log, w)) {
@@ -654,8 +676,10 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
             *cursor = c;
             continue;
         }
-        if (st != 0)
+        if (st != 0) {
+            *cursor = c + total; /* unknown state: report once, then pass it */
             return IK_EPROTO;
+        }
         /* Pending, writer alive: its commit wakes us; re-check it regularly. */
         if (deadline == 0)
             deadline = ik__deadline(timeout_ms);
