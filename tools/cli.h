@@ -25,6 +25,8 @@ int ik_cmd_ls(int argc, char **argv);
 int ik_cmd_rm(int argc, char **argv);
 int ik_cmd_gc(int argc, char **argv);
 int ik_cmd_locks(int argc, char **argv);
+int ik_cmd_send(int argc, char **argv);
+int ik_cmd_recv(int argc, char **argv);
 int ik_cmd_stat(int argc, char **argv);
 
 /* Object formatting shared by ls, stat and gc (tools/cmd_ls.c). */

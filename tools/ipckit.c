@@ -10,6 +10,8 @@ static const struct ik_cli_cmd commands[] = {
     {"gc", "remove objects orphaned by dead processes", ik_cmd_gc},
     {"stat", "show every detail of named objects", ik_cmd_stat},
     {"locks", "show holders and waiters of named locks, and deadlocks", ik_cmd_locks},
+    {"send", "send messages to a channel URL (unix, tcp, tls, fifo, ...)", ik_cmd_send},
+    {"recv", "receive messages from a channel URL to stdout", ik_cmd_recv},
 };
 
 void ik_cli_error(const char *what, int err)

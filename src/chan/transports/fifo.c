@@ -12,6 +12,7 @@
 #include "../chan_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/un.h>
@@ -103,6 +104,19 @@ static int fifo_listen(struct ik_listener *l)
         l->path[0] = l->path2[0] = '\0';
         return rc;
     }
+    /* O_PATH holds show the FIFOs as in use by a live process (ipckit gc
+     * leaves them alone) without keeping a pipe buffer alive. */
+    int *holds = malloc(2 * sizeof(int));
+    if (holds == NULL) {
+        close(lk);
+        unlink(l->path);
+        unlink(l->path2);
+        l->path[0] = l->path2[0] = '\0';
+        return IK_ENOMEM;
+    }
+    holds[0] = open(l->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    holds[1] = open(l->path2, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    l->ctx = holds;
     l->aux = lk;
     l->fd = lk;
     snprintf(l->bound, sizeof(l->bound), "fifo://%s", l->url.name);
@@ -155,6 +169,13 @@ static void fifo_lst_close(struct ik_listener *l)
         unlink(l->path2);
     if (l->aux >= 0)
         close(l->aux);
+    int *holds = l->ctx;
+    if (holds != NULL) {
+        for (int i = 0; i < 2; i++)
+            if (holds[i] >= 0)
+                close(holds[i]);
+        free(holds);
+    }
 }
 
 static int fifo_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,

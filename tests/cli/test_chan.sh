@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Channels from the command line: ipckit send/recv (framed and raw), the
+# pipeline example, and the web example fetched by curl and by web_client.
+# Synchronisation is by reading the "listening" line, never by sleeping.
+set -euo pipefail
+: "${IPCKIT:?}" "${IK_TEST_BINDIR:?}"
+tmp=$(mktemp -d)
+export XDG_RUNTIME_DIR=$tmp/run
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ex=$IK_TEST_BINDIR/examples
+
+# Start "$@" in the background with stderr on fd 3 of the caller; wait for
+# its "listening on URL" line and set $url (no subshell: fd 3 must stay).
+start_listener() {
+    local out=$1
+    shift
+    exec 3< <("$@" 2>&1 >"$out")
+    local line
+    read -r -t 20 line <&3 || fail "no listening line from $*"
+    [[ $line == "ipckit: listening on "* ]] || fail "unexpected: $line"
+    url=${line#ipckit: listening on }
+}
+
+# 1. framed: one message from arguments, two from stdin lines, one from a file
+start_listener "$tmp/recv.out" "$IPCKIT" recv --listen --count 4 --timeout 20000 unix://clitest
+[[ $url == unix://clitest ]] || fail "url $url"
+"$IPCKIT" send unix://clitest hello world
+printf 'line one\nline two\n' | "$IPCKIT" send unix://clitest
+printf 'from a file' >"$tmp/msg"
+"$IPCKIT" send --file "$tmp/msg" unix://clitest
+cat <&3 >/dev/null # EOF once recv has exited
+exec 3<&-
+printf 'hello world\nline one\nline two\nfrom a file\n' | cmp - "$tmp/recv.out" || fail "framed output"
+
+# 2. raw over TCP (ephemeral port): bytes as they are
+start_listener "$tmp/raw.out" "$IPCKIT" recv --listen --raw --timeout 20000 tcp://127.0.0.1:0
+printf 'raw bytes\n' | "$IPCKIT" send --raw "$url"
+cat <&3 >/dev/null # recv exits when the sender closes
+exec 3<&-
+grep -q '^raw bytes$' "$tmp/raw.out" || fail "raw output"
+
+# 3. usage and errors
+set +e
+"$IPCKIT" send >/dev/null 2>&1; [[ $? == 2 ]] || fail "send usage exit"
+"$IPCKIT" recv --bogus x >/dev/null 2>&1; [[ $? == 2 ]] || fail "recv usage exit"
+"$IPCKIT" send 'unix://nobody-here' hi 2>"$tmp/err"; [[ $? == 1 ]] || fail "send to nobody"
+"$IPCKIT" send 'bad url' hi 2>/dev/null; [[ $? == 1 ]] || fail "bad url"
+set -e
+grep -q 'ipckit: unix://nobody-here:' "$tmp/err" || fail "error message"
+"$IPCKIT" send --help | grep -q 'usage: ipckit send'
+
+# 4. the pipeline example: ls | grep through a pipe pair and a FIFO
+mkdir "$tmp/dir"
+touch "$tmp/dir/a.c" "$tmp/dir/b.h" "$tmp/dir/c.c"
+"$ex/pipeline" "$tmp/dir" .c 2>/dev/null | sort >"$tmp/pipe.out"
+printf 'a.c\nc.c\n' | cmp - "$tmp/pipe.out" || fail "pipeline output"
+
+# 5. the web example: curl and web_client fetch a page over tcp://...?raw=1
+exec 4< <("$ex/web_server" tcp://127.0.0.1:0 2)
+read -r -t 20 page <&4 || fail "web_server did not start"
+[[ $page == http://127.0.0.1:*/ ]] || fail "web_server said $page"
+curl -sS --max-time 10 "$page" >"$tmp/curl.out" || fail "curl"
+grep -q 'hello from ipckit' "$tmp/curl.out" || fail "curl page"
+"$ex/web_client" "$page" >"$tmp/client.out" || fail "web_client"
+grep -q 'hello from ipckit' "$tmp/client.out" || fail "web_client page"
+exec 4<&-
+echo "ok"
