@@ -135,7 +135,8 @@ static int reg_load(struct ik__reg *reg, const char *prefix, unsigned flags)
         if (rc != 0)
             return rc;
     }
-    qsort(reg->objs, reg->n, sizeof(*reg->objs), cmp_name);
+    if (reg->n > 1)
+        qsort(reg->objs, reg->n, sizeof(*reg->objs), cmp_name);
     for (size_t i = 0; i < reg->n; i++) {
         struct ik__reg_obj *o = &reg->objs[i];
         o->info.kind = o->kind;
