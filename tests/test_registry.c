@@ -426,6 +426,17 @@ static int nobody_create_exit(void *arg)
     return ik_shm_create(&shm, (const char *)arg, 64, 0) == 0 ? 0 : 1;
 }
 
+/* A FIFO in uid 65534's own runtime directory (/tmp/ipckit-65534). */
+static int nobody_mkfifo(void *arg)
+{
+    char dir[512], path[600];
+    unsetenv("XDG_RUNTIME_DIR");
+    if (ik_runtime_dir(dir, sizeof(dir)) != 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/%s", dir, (const char *)arg);
+    return mkfifo(path, 0600) == 0 ? 0 : 2;
+}
+
 static int nobody_rm_gc(void *arg)
 {
     const char *name = arg;
@@ -469,6 +480,18 @@ static void test_other_uid(void **state)
     assert_int_equal(gc_one(theirs, IK_OBJ_ALL_USERS | IK_OBJ_DRY_RUN, &log), 1);
     assert_int_equal(ik_obj_remove(theirs, NULL, IK_OBJ_ALL_USERS), 1);
     assert_false(seg_exists(theirs));
+
+    /* Root also sees the FIFOs of other users' runtime directories. */
+    const char *fifo = ikt_name("reg-nobodyfifo");
+    assert_int_equal(ikt_run_as_nobody(nobody_mkfifo, (void *)fifo), 0);
+    assert_int_equal(lookup(fifo, 0).n, 0);
+    f = lookup(fifo, IK_OBJ_ALL_USERS);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.kind, "fifo");
+    assert_int_equal(f.info.uid, 65534);
+    assert_ik(IK_EPERM_OWNER, ik_obj_remove(fifo, NULL, 0));
+    assert_int_equal(ik_obj_remove(fifo, NULL, IK_OBJ_ALL_USERS), 1);
+    assert_int_equal(lookup(fifo, IK_OBJ_ALL_USERS).n, 0);
 }
 
 /* FIFOs and sockets of the runtime directory. */

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -43,13 +44,77 @@ static int scan_dir(struct ik__reg *reg, int dfd, const char *dir)
     return rc;
 }
 
+/* Another user's runtime directory, for root with IK_OBJ_ALL_USERS: open it
+ * only if it is a real directory (no symlink) owned by that uid and private
+ * to it, as ik_runtime_dir makes them. Returns the fd or -1. */
+static int other_dir_open(const char *dir, uid_t uid, dev_t self_dev, ino_t self_ino)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(dfd, &st) != 0 || st.st_uid != uid || (st.st_mode & 0077) != 0 ||
+        (st.st_dev == self_dev && st.st_ino == self_ino)) {
+        close(dfd);
+        return -1;
+    }
+    return dfd;
+}
+
+/* Root: the runtime directories of every user (/tmp/ipckit-<uid> and
+ * /run/user/<uid>/ipckit, the defaults of ik_runtime_dir). */
+static int scan_others(struct ik__reg *reg, dev_t self_dev, ino_t self_ino)
+{
+    static const struct {
+        const char *parent, *prefix, *suffix;
+    } roots[] = {{"/tmp", "ipckit-", ""}, {"/run/user", "", "/ipckit"}};
+    for (size_t r = 0; r < sizeof(roots) / sizeof(roots[0]); r++) {
+        DIR *d = opendir(roots[r].parent);
+        if (d == NULL)
+            continue;
+        struct dirent *de;
+        int rc = 0;
+        size_t plen = strlen(roots[r].prefix);
+        while (rc == 0 && (de = readdir(d)) != NULL) {
+            if (strncmp(de->d_name, roots[r].prefix, plen) != 0)
+                continue;
+            char *end;
+            const char *num = de->d_name + plen;
+            unsigned long uid = strtoul(num, &end, 10);
+            if (end == num || *end != '\0' || uid > 0xfffffffful)
+                continue;
+            char dir[PATH_MAX];
+            int n =
+                snprintf(dir, sizeof(dir), "%s/%s%s", roots[r].parent, de->d_name, roots[r].suffix);
+            if (n < 0 || (size_t)n >= sizeof(dir))
+                continue;
+            int dfd = other_dir_open(dir, (uid_t)uid, self_dev, self_ino);
+            if (dfd >= 0)
+                rc = scan_dir(reg, dfd, dir);
+        }
+        closedir(d);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int rundir_scan(struct ik__reg *reg)
 {
     char dir[PATH_MAX];
     int dfd = ik__runtime_dir_open(dir, sizeof(dir));
     if (dfd < 0)
         return dfd;
-    return scan_dir(reg, dfd, dir);
+    struct stat st;
+    if (fstat(dfd, &st) != 0) {
+        int rc = ik__errno();
+        close(dfd);
+        return rc;
+    }
+    int rc = scan_dir(reg, dfd, dir);
+    if (rc == 0 && reg->euid == 0 && (reg->flags & IK_OBJ_ALL_USERS))
+        rc = scan_others(reg, st.st_dev, st.st_ino);
+    return rc;
 }
 
 /* Does connecting to the socket file reach a live socket? Used when
