@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -651,6 +652,7 @@ static void test_corrupt_and_hostile(void **state)
 {
     const char *path = tmp_path("corrupt.log");
     ik_log *log, *x;
+    int fds = ikt_count_fds();
     assert_ok(ik_log_open(&log, path, 64 << 20, IK_LOG_CREATE));
     assert_ok(ik_log_append(log, "one", 3));
     assert_ok(ik_log_append(log, "two", 3));
@@ -759,6 +761,58 @@ static void test_corrupt_and_hostile(void **state)
     close(fd);
     assert_ik(IK_EPROTO, ik_log_open(&x, empty, 0, IK_LOG_RDONLY));
     assert_ik(IK_EPROTO, ik_log_open(&x, empty, 0, IK_LOG_CREATE));
+    assert_int_equal(ikt_count_fds(), fds); /* failed opens leak nothing */
+}
+
+/* Threads of one process share a writer handle (and a reader handle). */
+struct thr_arg {
+    ik_log *log;
+    uint32_t id;
+    int rc;
+};
+
+static void *thr_append(void *p)
+{
+    struct thr_arg *a = p;
+    uint8_t buf[256];
+    for (uint64_t i = 0; i < 2000; i++) {
+        pay_make(buf, PAY_MIN + (i * 37 + a->id) % 200, PAY_MAGIC, a->id, i);
+        if ((a->rc = ik_log_append(a->log, buf, PAY_MIN + (i * 37 + a->id) % 200)) != 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+static void test_threads_share_handle(void **state)
+{
+    const char *path = tmp_path("threads.log");
+    ik_log *log;
+    assert_ok(ik_log_open(&log, path, 4 << 20, IK_LOG_CREATE));
+    enum { T = 4 };
+    pthread_t th[T];
+    struct thr_arg args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (struct thr_arg){log, (uint32_t)i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, thr_append, &args[i]), 0);
+    }
+    /* Tail concurrently from this thread. */
+    uint64_t cur = 0, next[T] = {0}, n = 0;
+    uint8_t buf[256];
+    size_t len;
+    while (n < T * 2000) {
+        assert_ok(ik_log_read(log, &cur, buf, sizeof(buf), &len, 20000));
+        struct pay_hdr h;
+        assert_int_equal(pay_check(buf, len, &h), 0);
+        assert_true(h.writer < T);
+        assert_int_equal(h.seq, next[h.writer]);
+        next[h.writer]++;
+        n++;
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        assert_ok(args[i].rc);
+    }
+    ik_log_close(log);
 }
 
 static void test_path_attacks(void **state)
@@ -795,6 +849,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_crash_kill9_writers),
         cmocka_unit_test(test_pending_record_dead_and_live_writer),
         cmocka_unit_test(test_fork_inherited_handle),
+        cmocka_unit_test(test_threads_share_handle),
         cmocka_unit_test(test_corrupt_and_hostile),
         cmocka_unit_test(test_path_attacks),
     };

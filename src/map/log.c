@@ -222,7 +222,15 @@ static int wait_seq(struct ik_log *l, uint32_t snap, uint64_t deadline, uint64_t
             return 0;
         snap |= SEQ_WAITERS;
     }
-    (void)ik__futex_wait(seq, snap, until, true);
+    int rc = ik__futex_wait(seq, snap, until, true);
+    if (rc != 0 && rc != IK_ETIMEDOUT && rc != IK_EINTR) {
+        /* futex unusable here (should not happen): sleep the slice instead of
+         * spinning. */
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+                              .tv_nsec = (long)(until % 1000000000u)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+    }
     return 0;
 }
 
