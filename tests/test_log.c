@@ -424,10 +424,12 @@ static void test_multi_writer_readers(void **state)
 /* Wait for a victim's 'D' (done) or death, or until the log grew by want. */
 static void wait_progress(ik_log *log, int fd, uint64_t want)
 {
-    uint64_t base = ik_log_end(log);
+    uint64_t base = ik_log_end(log), t0 = ik__now_ns();
     for (;;) {
         if (ik_log_end(log) - base >= want)
             return;
+        if (ik__now_ns() - t0 > 30ull * 1000000000u) /* hang detector only */
+            fail_msg("writers made no progress for 30 s");
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 0) == 1) {
             int c = recv_byte(fd);
