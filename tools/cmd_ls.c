@@ -152,7 +152,7 @@ static void ls_usage(FILE *f)
                "\n"
                "List ipckit objects: segments (/dev/shm/ik.*: shm, mutex, sem, ...) and the\n"
                "FIFOs and sockets of the runtime directory. Only your own objects, unless\n"
-               "--all (root sees every user's objects with --all).\n"
+               "--all; root always lists every user's objects.\n"
                "\n"
                "  -j, --json       print a JSON array instead of a table\n"
                "  -a, --all        include other users' objects\n"
@@ -175,7 +175,7 @@ int ik_cmd_ls(int argc, char **argv)
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
     };
     struct ls_opts opt = {0};
-    unsigned flags = 0;
+    unsigned flags = geteuid() == 0 ? IK_OBJ_ALL_USERS : 0; /* root lists everyone's */
     int c;
     while ((c = getopt_long(argc, argv, "japnh", longopts, NULL)) != -1) {
         switch (c) {

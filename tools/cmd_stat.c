@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 struct stat_state {
     bool json;
@@ -54,7 +55,7 @@ static void stat_usage(FILE *f)
                "alive, creation time, attached pids.\n"
                "\n"
                "  -j, --json  print a JSON array\n"
-               "  -a, --all   include other users' objects\n"
+               "  -a, --all   include other users' objects (always for root)\n"
                "  -h, --help  show this help\n"
                "\n"
                "exit status: 0 success, 1 failure (no such object), 2 usage error,\n"
@@ -70,7 +71,7 @@ int ik_cmd_stat(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct stat_state st = {0};
-    unsigned flags = IK_OBJ_EXACT;
+    unsigned flags = IK_OBJ_EXACT | (geteuid() == 0 ? IK_OBJ_ALL_USERS : 0);
     int c;
     while ((c = getopt_long(argc, argv, "jah", longopts, NULL)) != -1) {
         switch (c) {
