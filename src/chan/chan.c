@@ -490,7 +490,8 @@ static int rx_fill(ik_chan *ch, uint64_t deadline)
         ch->rxoff = 0;
     }
     for (;;) {
-        ssize_t r = ch->io.ops->read(&ch->io, ch->rx + ch->rxlen, IK__RXBUF - ch->rxlen);
+        ssize_t r = ch->io.ops->read(&ch->io, ch->rx + ch->rxlen, IK__RXBUF - ch->rxlen,
+                                     deadline == UINT64_MAX);
         if (r > 0) {
             ch->rxlen += (size_t)r;
             return 0;
@@ -509,7 +510,7 @@ static int rx_fill(ik_chan *ch, uint64_t deadline)
 static ssize_t rx_direct(ik_chan *ch, void *dst, size_t n, uint64_t deadline)
 {
     for (;;) {
-        ssize_t r = ch->io.ops->read(&ch->io, dst, n);
+        ssize_t r = ch->io.ops->read(&ch->io, dst, n, deadline == UINT64_MAX);
         if (r > 0)
             return r;
         if (r == 0)
@@ -633,7 +634,7 @@ static int rx_dgram(ik_chan *ch, void *buf, size_t cap, void **abuf, size_t *len
     for (;;) {
         ssize_t r;
         if (abuf == NULL && cap >= ch->max_msg) {
-            r = ch->io.ops->read(&ch->io, buf, cap);
+            r = ch->io.ops->read(&ch->io, buf, cap, deadline == UINT64_MAX);
             if (r >= 0) {
                 if ((uint64_t)r > ch->max_msg)
                     return chan_break(ch, IK_EMSGSIZE, "datagram larger than max_msg");
@@ -654,7 +655,7 @@ static int rx_dgram(ik_chan *ch, void *buf, size_t cap, void **abuf, size_t *len
                     *len = (size_t)r;
                     return IK_ERANGE;
                 }
-                ssize_t r2 = ch->io.ops->read(&ch->io, buf, cap);
+                ssize_t r2 = ch->io.ops->read(&ch->io, buf, cap, 0);
                 if (r2 < 0 || r2 != r) {
                     if (abuf != NULL)
                         free(buf);

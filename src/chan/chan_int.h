@@ -62,13 +62,16 @@ void ik__frame_encode(uint8_t hdr[IK_FRAME_HDR_SIZE], uint64_t len, unsigned nfd
 
 struct ik__io;
 
-/* One layer of a connection (socket, pipe pair, TLS over a lower layer). All
- * fds are non-blocking. */
+/* One layer of a connection (socket, pipe pair, TLS over a lower layer).
+ * Read fds are blocking, so a wait without deadline is a single read()
+ * (wait=1); with wait=0 a read never blocks (MSG_DONTWAIT, or poll first).
+ * Writes never block (MSG_DONTWAIT; pipe write ends are O_NONBLOCK). */
 struct ik__io_ops {
     /* Read up to n bytes: count > 0, 0 at orderly EOF, IK_EAGAIN (io->want
      * says POLLIN/POLLOUT) or a negative IK_E*. Packet transports return one
-     * packet and IK_EPROTO if it did not fit. Received fds go to io->fdq. */
-    ssize_t (*read)(struct ik__io *io, void *buf, size_t n);
+     * packet and IK_EPROTO if it did not fit. Received fds go to io->fdq.
+     * wait=1: block until something arrives (no deadline). */
+    ssize_t (*read)(struct ik__io *io, void *buf, size_t n, int wait);
     /* Write from iov (with fds attached to the first byte if nfds > 0):
      * count >= 0, IK_EAGAIN (io->want set) or a negative IK_E*. Never
      * SIGPIPE; a gone peer is IK_ECLOSED. */
@@ -109,6 +112,8 @@ extern const struct ik__io_ops ik__io_upkt_ops;   /* Unix seqpacket: packets + f
 extern const struct ik__io_ops ik__io_udgram_ops; /* Unix datagram */
 extern const struct ik__io_ops ik__io_pipe_ops;   /* read/write on pipes, SIGPIPE blocked */
 void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd);
+/* Set or clear O_NONBLOCK. */
+int ik__fd_nonblock(int fd, int on);
 
 /* ---- listeners and transports ------------------------------------------ */
 

@@ -16,6 +16,17 @@ void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int w
     io->wfd = wfd;
 }
 
+int ik__fd_nonblock(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return ik__errno();
+    int want = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+    if (want != fl && fcntl(fd, F_SETFL, want) != 0)
+        return ik__errno();
+    return 0;
+}
+
 void ik__io_fdq_clear(struct ik__io *io)
 {
     for (int i = 0; i < io->nfdq; i++)
@@ -50,10 +61,10 @@ static void fd_close(struct ik__io *io)
 
 /* ---- plain stream sockets (TCP) ---------------------------------------- */
 
-static ssize_t sock_read(struct ik__io *io, void *buf, size_t n)
+static ssize_t sock_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
     for (;;) {
-        ssize_t r = recv(io->rfd, buf, n, MSG_DONTWAIT);
+        ssize_t r = recv(io->rfd, buf, n, wait ? 0 : MSG_DONTWAIT);
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -99,7 +110,7 @@ union ik__cmsg_fds {
     struct cmsghdr align;
 };
 
-static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet)
+static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet, int wait)
 {
     union ik__cmsg_fds ctl;
     struct iovec iov = {.iov_base = buf, .iov_len = n};
@@ -108,7 +119,7 @@ static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet)
                            .msg_iovlen = 1,
                            .msg_control = ctl.buf,
                            .msg_controllen = sizeof(ctl.buf)};
-        ssize_t r = recvmsg(io->rfd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        ssize_t r = recvmsg(io->rfd, &m, (wait ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -176,9 +187,9 @@ static ssize_t unix_send(struct ik__io *io, const struct iovec *iov, int n, cons
     }
 }
 
-static ssize_t unix_read(struct ik__io *io, void *buf, size_t n)
+static ssize_t unix_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    return unix_recv(io, buf, n, 0);
+    return unix_recv(io, buf, n, 0, wait);
 }
 
 static ssize_t unix_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
@@ -211,9 +222,9 @@ const struct ik__io_ops ik__io_unix_ops = {
 
 /* Seqpacket: the channel layer caps each write at packet_max, so a packet
  * never spans two messages; the reader always offers >= packet_max bytes. */
-static ssize_t upkt_read(struct ik__io *io, void *buf, size_t n)
+static ssize_t upkt_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    return unix_recv(io, buf, n, 1);
+    return unix_recv(io, buf, n, 1, wait);
 }
 
 const struct ik__io_ops ik__io_upkt_ops = {
@@ -225,10 +236,10 @@ const struct ik__io_ops ik__io_upkt_ops = {
 
 /* Datagrams: read returns the full datagram length (MSG_TRUNC) even if it
  * was larger than n. */
-static ssize_t udgram_read(struct ik__io *io, void *buf, size_t n)
+static ssize_t udgram_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
     for (;;) {
-        ssize_t r = recv(io->rfd, buf, n, MSG_DONTWAIT | MSG_TRUNC);
+        ssize_t r = recv(io->rfd, buf, n, (wait ? 0 : MSG_DONTWAIT) | MSG_TRUNC);
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -268,9 +279,19 @@ const struct ik__io_ops ik__io_udgram_ops = {
 
 /* ---- pipes and FIFOs: write with SIGPIPE blocked ----------------------- */
 
-static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n)
+static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
     for (;;) {
+        if (!wait) { /* the read end is blocking: look first */
+            struct pollfd p = {.fd = io->rfd, .events = POLLIN};
+            int pr = poll(&p, 1, 0);
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr == 0) {
+                io->want = POLLIN;
+                return IK_EAGAIN;
+            }
+        }
         ssize_t r = read(io->rfd, buf, n);
         if (r >= 0)
             return r;

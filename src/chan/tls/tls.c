@@ -32,7 +32,7 @@ static int bio_read(BIO *b, char *buf, int n)
 {
     struct ik__io *lower = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t r = lower->ops->read(lower, buf, (size_t)n);
+    ssize_t r = lower->ops->read(lower, buf, (size_t)n, 0);
     if (r > 0)
         return (int)r;
     if (r == IK_EAGAIN) {
@@ -117,8 +117,9 @@ static int ssl_want(struct ik__io *io, SSL *ssl, int ret, int hard)
     return hard;
 }
 
-static ssize_t tls_read(struct ik__io *io, void *buf, size_t n)
+static ssize_t tls_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
+    IK__UNUSED(wait); /* the lower layer is always read without blocking */
     struct tls_ctx *t = io->ctx;
     size_t got = 0;
     ERR_clear_error();

@@ -154,6 +154,10 @@ static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadli
             close(wfd);
             break;
         }
+        if ((rc = ik__fd_nonblock(rfd, 0)) != 0) {
+            close(wfd);
+            break;
+        }
         ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);
         return 0;
     }
@@ -238,6 +242,8 @@ static int fifo_dial(struct ik__io *io, const struct ik__url *u, const struct ik
         rc = r == 1 && a == ACK ? 0 : r == 0 ? IK_ECLOSED : IK_EPROTO;
         break;
     }
+    if (rc == 0)
+        rc = ik__fd_nonblock(rfd, 0);
     if (rc != 0)
         io->ops->close(io);
     return rc;

@@ -3,23 +3,24 @@
 
 #include <unistd.h>
 
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return ik__errno();
-    return 0;
-}
-
 static int pipe_pair(struct ik__io *a, struct ik__io *b)
 {
     int p1[2], p2[2];
-    if (pipe2(p1, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (pipe2(p1, O_CLOEXEC) != 0)
         return ik__errno();
-    if (pipe2(p2, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe2(p2, O_CLOEXEC) != 0) {
         int rc = ik__errno();
         close(p1[0]);
         close(p1[1]);
+        return rc;
+    }
+    /* Read ends block (one read() per wait), write ends never do. */
+    if (ik__fd_nonblock(p1[1], 1) != 0 || ik__fd_nonblock(p2[1], 1) != 0) {
+        int rc = ik__errno();
+        close(p1[0]);
+        close(p1[1]);
+        close(p2[0]);
+        close(p2[1]);
         return rc;
     }
     ik__io_init(a, &ik__io_pipe_ops, p1[0], p2[1]);
@@ -38,9 +39,11 @@ static int pipe_adopt(struct ik__io *io, int rfd, int wfd)
     int acc_r = fcntl(rfd, F_GETFL) & O_ACCMODE, acc_w = fcntl(wfd, F_GETFL) & O_ACCMODE;
     if (acc_r == O_WRONLY || acc_w == O_RDONLY)
         return IK_EINVAL;
-    int rc = set_nonblock(rfd);
+    if (rfd == wfd)
+        return IK_EINVAL;
+    int rc = ik__fd_nonblock(rfd, 0);
     if (rc == 0)
-        rc = set_nonblock(wfd);
+        rc = ik__fd_nonblock(wfd, 1);
     if (rc != 0)
         return rc;
     ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);

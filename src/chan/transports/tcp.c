@@ -96,7 +96,7 @@ int ik__tcp_listen(struct ik_listener *l, const char *scheme)
 int ik__tcp_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
 {
     for (;;) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
             tune(fd);
             ik__io_init(io, &ik__io_sock_ops, fd, fd);
@@ -140,6 +140,8 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline)
         }
         break;
     }
+    if (rc == 0)
+        rc = ik__fd_nonblock(fd, 0);
     if (rc != 0) {
         close(fd);
         return rc;
@@ -183,9 +185,9 @@ static int tcp_adopt(struct ik__io *io, int rfd, int wfd)
     socklen_t sl = sizeof(t);
     if (rfd != wfd || getsockopt(rfd, SOL_SOCKET, SO_TYPE, &t, &sl) != 0 || t != SOCK_STREAM)
         return IK_EINVAL;
-    int fl = fcntl(rfd, F_GETFL);
-    if (fl < 0 || fcntl(rfd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return ik__errno();
+    int rc = ik__fd_nonblock(rfd, 0);
+    if (rc != 0)
+        return rc;
     ik__io_init(io, &ik__io_sock_ops, rfd, rfd);
     return 0;
 }

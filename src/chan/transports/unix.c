@@ -195,7 +195,7 @@ static int do_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline
                      const struct ik__io_ops *ops)
 {
     for (;;) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -337,6 +337,10 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
         close(fd);
         return rc;
     }
+    if ((rc = ik__fd_nonblock(fd, 0)) != 0) {
+        close(fd);
+        return rc;
+    }
     ik__io_init(io, ops, fd, fd);
     if (type == SOCK_DGRAM) {
         /* Say hello so the listener learns our address (an empty datagram
@@ -382,9 +386,9 @@ static int sock_adopt(struct ik__io *io, int fd, int type, const struct ik__io_o
         return IK_EINVAL;
     if (getsockname(fd, (struct sockaddr *)&ss, &al) != 0 || ss.ss_family != AF_UNIX)
         return IK_EINVAL;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-        return ik__errno();
+    int rc = ik__fd_nonblock(fd, 0);
+    if (rc != 0)
+        return rc;
     ik__io_init(io, ops, fd, fd);
     return 0;
 }
@@ -405,7 +409,7 @@ static int dgram_adopt(struct ik__io *io, int rfd, int wfd)
 static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik__io_ops *ops)
 {
     int sv[2];
-    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0)
         return ik__errno();
     ik__io_init(a, ops, sv[0], sv[0]);
     ik__io_init(b, ops, sv[1], sv[1]);
