@@ -4,6 +4,7 @@
 
 #include "ipckit/common.h"
 #include "ipckit/shm.h"
+#include "ipckit/sync.h"
 #include "ipckit/map.h"
 #include "ipckit/log.h"
 #include "ipckit/chan.h"

@@ -1,0 +1,193 @@
+/* ik_barrier: n processes meet; a participant that died before arriving
+ * breaks the barrier (IK_EPEERDEAD) instead of leaving the others waiting. */
+#include "sync_int.h"
+
+#include <string.h>
+
+struct ik__barrier_part {
+    int32_t pid;
+    uint32_t arrived_gen; /* generation + 1 it arrived in, 0 none */
+    uint64_t start;
+};
+
+struct ik__barrier {
+    pthread_mutex_t guard;
+    _Atomic uint32_t gen; /* futex word: bumped when a round completes */
+    _Atomic uint32_t broken;
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+    uint32_t n;
+    uint32_t arrived;
+    struct ik__barrier_part part[IK_BARRIER_MAX];
+};
+_Static_assert(sizeof(struct ik__barrier) <= IK_BARRIER_SIZE, "ik_barrier layout");
+
+static inline struct ik__barrier *B(ik_barrier *b)
+{
+    return (struct ik__barrier *)(void *)b;
+}
+
+static int barrier_setup(struct ik__barrier *b, unsigned n, unsigned flags)
+{
+    if (n == 0 || n > IK_BARRIER_MAX)
+        return IK_EINVAL;
+    memset(b, 0, sizeof(*b));
+    int rc = ik__guard_init(&b->guard);
+    if (rc != 0)
+        return rc;
+    b->version = IK__SYNC_VERSION;
+    b->flags = (uint16_t)flags;
+    b->n = n;
+    atomic_store_explicit((_Atomic uint32_t *)&b->magic, IK__BARRIER_MAGIC, memory_order_release);
+    return 0;
+}
+
+int ik_barrier_init(ik_barrier *b, unsigned n, unsigned flags)
+{
+    if (b == NULL || flags != 0)
+        return IK_EINVAL;
+    return barrier_setup(B(b), n, 0);
+}
+
+static int named_init(void *user, size_t size, void *arg)
+{
+    return barrier_setup(user, *(unsigned *)arg, IK__SYNC_NAMED);
+}
+
+static int named_check(void *obj)
+{
+    struct ik__barrier *b = obj;
+    if (b->magic != IK__BARRIER_MAGIC || b->version != IK__SYNC_VERSION ||
+        b->flags != IK__SYNC_NAMED || b->n == 0 || b->n > IK_BARRIER_MAX || b->arrived > b->n)
+        return IK_EPROTO;
+    return 0;
+}
+
+int ik_barrier_open(ik_barrier **out, const char *name, unsigned n, unsigned flags)
+{
+    if ((flags & ~(IK_CREATE | IK_EXCL)) || ((flags & IK_CREATE) && (n == 0 || n > IK_BARRIER_MAX)))
+        return IK_EINVAL;
+    return ik__sync_open((void **)out, name, IK__KIND_BARRIER, sizeof(ik_barrier), flags, NULL,
+                         named_init, &n, named_check);
+}
+
+void ik_barrier_close(ik_barrier *b)
+{
+    if (b != NULL && (B(b)->flags & IK__SYNC_NAMED))
+        ik__sync_close(b, sizeof(ik_barrier));
+}
+
+static int lock(struct ik__barrier *b)
+{
+    int rc = ik__guard_lock(&b->guard);
+    if (rc == 1) { /* a participant died inside */
+        atomic_store(&b->broken, 1);
+        rc = 0;
+    }
+    return rc;
+}
+
+static void break_it(struct ik__barrier *b)
+{
+    atomic_store(&b->broken, 1);
+    atomic_fetch_add(&b->gen, 1);
+    ik__futex_wake((uint32_t *)&b->gen, INT32_MAX, true);
+}
+
+/* Under the guard: is a registered participant dead without having arrived
+ * in generation g? */
+static bool someone_died(struct ik__barrier *b, uint32_t g)
+{
+    for (unsigned i = 0; i < IK_BARRIER_MAX; i++) {
+        struct ik__barrier_part *p = &b->part[i];
+        if (p->pid != 0 && p->arrived_gen != g + 1 && !ik__proc_alive(p->pid, p->start))
+            return true;
+    }
+    return false;
+}
+
+static int barrier_wait(ik_barrier *bb, uint64_t deadline)
+{
+    struct ik__barrier *b = B(bb);
+    if (b == NULL || b->magic != IK__BARRIER_MAGIC || b->n == 0 || b->n > IK_BARRIER_MAX)
+        return IK_EINVAL;
+    int rc = lock(b);
+    if (rc != 0)
+        return rc;
+    if (atomic_load(&b->broken)) {
+        pthread_mutex_unlock(&b->guard);
+        return IK_EPEERDEAD;
+    }
+    int pid = ik__sync_pid();
+    uint64_t start = ik__sync_start();
+    int me = -1, free_slot = -1;
+    for (int i = 0; i < IK_BARRIER_MAX; i++) {
+        if (b->part[i].pid == pid && b->part[i].start == start)
+            me = i;
+        else if (b->part[i].pid == 0 && free_slot < 0)
+            free_slot = i;
+    }
+    uint32_t g = atomic_load(&b->gen);
+    if (me < 0) {
+        if (free_slot < 0) {
+            pthread_mutex_unlock(&b->guard);
+            return IK_ENOSPC;
+        }
+        me = free_slot;
+        b->part[me].start = start;
+        b->part[me].arrived_gen = 0;
+        b->part[me].pid = pid;
+    }
+    if (b->part[me].arrived_gen == g + 1) {
+        pthread_mutex_unlock(&b->guard);
+        return IK_EBUSY; /* another thread of this process is already waiting */
+    }
+    b->part[me].arrived_gen = g + 1;
+    if (++b->arrived >= b->n) {
+        b->arrived = 0;
+        atomic_fetch_add(&b->gen, 1);
+        ik__futex_wake((uint32_t *)&b->gen, INT32_MAX, true);
+        pthread_mutex_unlock(&b->guard);
+        return 1;
+    }
+    pthread_mutex_unlock(&b->guard);
+    for (;;) {
+        uint64_t until = ik__slice_end(deadline);
+        (void)ik__futex_wait((uint32_t *)&b->gen, g, until, true);
+        if (atomic_load(&b->broken))
+            return IK_EPEERDEAD;
+        if (atomic_load(&b->gen) != g)
+            return 0;
+        if (ik__now_ns() < until)
+            continue; /* spurious or EINTR */
+        if ((rc = lock(b)) != 0)
+            return rc;
+        if (atomic_load(&b->gen) != g || atomic_load(&b->broken)) {
+            pthread_mutex_unlock(&b->guard);
+            continue;
+        }
+        if (someone_died(b, g)) {
+            break_it(b);
+            pthread_mutex_unlock(&b->guard);
+            return IK_EPEERDEAD;
+        }
+        if (ik__now_ns() >= deadline) { /* withdraw the arrival */
+            b->part[me].arrived_gen = 0;
+            b->arrived--;
+            pthread_mutex_unlock(&b->guard);
+            return IK_ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&b->guard);
+    }
+}
+
+int ik_barrier_wait(ik_barrier *b)
+{
+    return barrier_wait(b, UINT64_MAX);
+}
+
+int ik_barrier_timedwait(ik_barrier *b, int timeout_ms)
+{
+    return barrier_wait(b, ik__deadline(timeout_ms));
+}

@@ -1,0 +1,242 @@
+/* Cross-process deadlock detection: a wait-for graph in one shared registry
+ * segment per user. Only slow paths touch it. See docs/sync.md for the
+ * freshness rule that keeps races from reporting false cycles. */
+#include "sync_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ik__syncreg *g_reg;
+static int g_fd = -1;
+static int g_pid_opened;
+static bool g_disabled;
+
+void ik__syncreg_name(char *buf, size_t cap)
+{
+    snprintf(buf, cap, IK__SYNCREG_PREFIX "%u", (unsigned)geteuid());
+}
+
+static int reg_init(void *user, size_t size, void *arg)
+{
+    struct ik__syncreg *r = user;
+    memset(r, 0, sizeof(*r));
+    int rc = ik__guard_init(&r->lock);
+    if (rc != 0)
+        return rc;
+    r->version = IK__SYNC_VERSION;
+    r->nslots = IK__SYNCREG_SLOTS;
+    r->magic = IK__SYNCREG_MAGIC;
+    return 0;
+}
+
+/* The registry of this user, opened or created on first use. It is reopened
+ * if someone removed it (st_nlink 0). NULL: detection unavailable (e.g. the
+ * name is squatted by another user), the locks still work. */
+static struct ik__syncreg *reg_get(void)
+{
+    pthread_mutex_lock(&g_mu);
+    if (g_reg != NULL) {
+        struct stat st;
+        if (g_pid_opened == getpid() && fstat(g_fd, &st) == 0 && st.st_nlink > 0)
+            goto out;
+        /* Removed (or we are a fork child): drop it; the old mapping is
+         * leaked on purpose, another thread may still use it. */
+        close(g_fd);
+        g_reg = NULL;
+        g_fd = -1;
+    }
+    if (!g_disabled) {
+        char name[64];
+        ik__syncreg_name(name, sizeof(name));
+        struct ik__seg seg;
+        int rc = -1;
+        for (int i = 0; i < 16 && rc != 0; i++) {
+            rc = ik__seg_create(&seg, name, IK__KIND_SYNCREG, sizeof(struct ik__syncreg), 0, NULL,
+                                reg_init, NULL);
+            if (rc == IK_EEXIST) {
+                rc = ik__seg_open(&seg, name, IK__KIND_SYNCREG, 0, NULL);
+                if (rc == 0 && (seg.user_size != sizeof(struct ik__syncreg) ||
+                                ((struct ik__syncreg *)seg.user)->magic != IK__SYNCREG_MAGIC ||
+                                ((struct ik__syncreg *)seg.user)->nslots != IK__SYNCREG_SLOTS)) {
+                    ik__seg_close(&seg);
+                    rc = IK_EPROTO;
+                }
+            }
+            if (rc != 0 && rc != IK_ENOENT && rc != IK_EAGAIN && rc != IK_EEXIST)
+                break;
+        }
+        if (rc == 0) {
+            g_reg = seg.user;
+            g_fd = seg.fd;
+            g_pid_opened = getpid();
+        } else if (rc == IK_EPERM_OWNER || rc == IK_EPROTO || rc == IK_EKIND || rc == IK_EUNSAFE) {
+            g_disabled = true; /* hostile or corrupt: run without detection */
+        }
+    }
+out:;
+    struct ik__syncreg *r = g_reg;
+    pthread_mutex_unlock(&g_mu);
+    return r;
+}
+
+static int reg_lock(struct ik__syncreg *r)
+{
+    int rc = ik__guard_lock(&r->lock);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        /* A process died inside: its half-written entry is reaped below by
+         * liveness; make sure no torn entry survives with used set. */
+        for (int i = 0; i < IK__SYNCREG_SLOTS; i++) {
+            if (r->e[i].used && !ik__proc_alive(r->e[i].pid, r->e[i].start))
+                r->e[i].used = 0;
+        }
+    }
+    return 0;
+}
+
+/* Liveness cache for one check: 0 unknown, 1 alive, 2 dead. */
+static bool alive_cached(const struct ik__syncreg *r, int i, uint8_t *cache)
+{
+    if (cache[i] == 0)
+        cache[i] = ik__proc_alive(r->e[i].pid, r->e[i].start) ? 1 : 2;
+    return cache[i] == 1;
+}
+
+static bool edge(const struct ik__dl_entry *x, const struct ik__dl_entry *y, bool fresh)
+{
+    if (!y->used)
+        return false;
+    bool match = x->holder_tid != 0 ? y->tid == x->holder_tid
+                                    : (x->holder_pid != 0 && y->pid == x->holder_pid);
+    /* Freshness: x must have seen y holding the lock after y began to wait,
+     * so y still holds it now (a waiting thread releases nothing). */
+    return match && (!fresh || x->obs_seq > y->start_seq);
+}
+
+static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap, bool fresh,
+                      uint8_t *alive)
+{
+    /* Iterative DFS over entries; path holds the current chain. */
+    uint8_t visited[IK__SYNCREG_SLOTS] = {0};
+    int next[IK__SYNCREG_SLOTS];
+    int depth = 0;
+    int stack[IK__SYNCREG_SLOTS];
+    stack[depth] = start;
+    next[depth] = 0;
+    visited[start] = 1;
+    depth = 1;
+    while (depth > 0) {
+        int x = stack[depth - 1];
+        int j = next[depth - 1];
+        int found = -1;
+        for (; j < IK__SYNCREG_SLOTS; j++) {
+            if (!edge(&r->e[x], &r->e[j], fresh) || !alive_cached(r, j, alive))
+                continue;
+            if (j == start) {
+                int n = depth < cap ? depth : cap;
+                for (int k = 0; k < n; k++)
+                    path[k] = stack[k];
+                return n;
+            }
+            if (!visited[j]) {
+                found = j;
+                break;
+            }
+        }
+        next[depth - 1] = j + 1;
+        if (found < 0) {
+            depth--;
+            continue;
+        }
+        visited[found] = 1;
+        stack[depth] = found;
+        next[depth] = 0;
+        depth++;
+    }
+    return 0;
+}
+
+int ik__dl_find_cycle(const struct ik__syncreg *reg, int start, int *path, int cap,
+                      bool require_fresh)
+{
+    uint8_t alive[IK__SYNCREG_SLOTS] = {0};
+    if (start < 0 || start >= IK__SYNCREG_SLOTS || !reg->e[start].used)
+        return 0;
+    return find_cycle(reg, start, path, cap, require_fresh, alive);
+}
+
+int ik__dl_check(struct ik__dl_wait *w, unsigned kind, const char *name, ik__dl_holder_fn holder,
+                 void *obj)
+{
+    struct ik__syncreg *r = w->reg != NULL ? w->reg : reg_get();
+    if (r == NULL || reg_lock(r) != 0)
+        return 0;
+    w->reg = r;
+    uint64_t seq = ++r->seq;
+    int htid = 0, hpid = 0;
+    holder(obj, &htid, &hpid);
+    if (htid == ik__sync_tid() || hpid == ik__sync_pid()) {
+        htid = 0; /* our own hold is not a wait-for edge */
+        hpid = 0;
+    }
+    uint8_t alive[IK__SYNCREG_SLOTS] = {0};
+    if (w->slot < 0 || !r->e[w->slot].used || r->e[w->slot].tid != ik__sync_tid()) {
+        int free_slot = -1;
+        for (int i = 0; i < IK__SYNCREG_SLOTS && free_slot < 0; i++) {
+            if (!r->e[i].used)
+                free_slot = i;
+        }
+        for (int i = 0; i < IK__SYNCREG_SLOTS && free_slot < 0; i++) {
+            if (!alive_cached(r, i, alive)) {
+                r->e[i].used = 0; /* reap a dead waiter */
+                free_slot = i;
+            }
+        }
+        if (free_slot < 0) { /* table full: wait without detection */
+            pthread_mutex_unlock(&r->lock);
+            return 0;
+        }
+        struct ik__dl_entry *e = &r->e[free_slot];
+        memset(e, 0, sizeof(*e));
+        e->pid = ik__sync_pid();
+        e->start = ik__sync_start();
+        e->tid = ik__sync_tid();
+        e->kind = (uint16_t)kind;
+        e->start_seq = seq;
+        strncpy(e->name, name, IK_NAME_MAX);
+        e->used = 1;
+        w->slot = free_slot;
+    }
+    struct ik__dl_entry *e = &r->e[w->slot];
+    e->holder_tid = htid;
+    e->holder_pid = hpid;
+    e->obs_seq = seq;
+    alive[w->slot] = 1;
+    int path[8];
+    int rc = 0;
+    if (find_cycle(r, w->slot, path, 8, true, alive) > 0) {
+        e->used = 0; /* this waiter backs off; the others keep waiting */
+        w->slot = -1;
+        rc = IK_EDEADLK;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+void ik__dl_end(struct ik__dl_wait *w)
+{
+    struct ik__syncreg *r = w->reg;
+    if (r == NULL || w->slot < 0)
+        return;
+    if (reg_lock(r) == 0) {
+        struct ik__dl_entry *e = &r->e[w->slot];
+        if (e->used && e->tid == ik__sync_tid() && e->pid == ik__sync_pid())
+            e->used = 0;
+        pthread_mutex_unlock(&r->lock);
+    }
+    w->slot = -1;
+}

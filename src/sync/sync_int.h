@@ -1,0 +1,151 @@
+/* Synchronization internals: shared layouts, named-object helpers, the
+ * deadlock registry. Not installed. See docs/sync.md. */
+#ifndef IK_SYNC_INT_H
+#define IK_SYNC_INT_H
+
+#include "../core/internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define IK__SYNC_VERSION 1
+/* Objects' flags word (shared). */
+#define IK__SYNC_NAMED   0x1u /* lives at offset 0 of a named segment */
+#define IK__SYNC_UNDO    0x2u
+#define IK__SYNC_MAN     0x4u
+
+#define IK__MUTEX_MAGIC   0x584d4b49u /* "IKMX" */
+#define IK__COND_MAGIC    0x44434b49u /* "IKCD" */
+#define IK__SEM_MAGIC     0x4d534b49u /* "IKSM" */
+#define IK__EVENT_MAGIC   0x56454b49u /* "IKEV" */
+#define IK__BARRIER_MAGIC 0x52424b49u /* "IKBR" */
+#define IK__RWLOCK_MAGIC  0x57524b49u /* "IKRW" */
+
+/* Blocked waiters wake up at least this often to re-check liveness, reap
+ * dead holders and run deadlock detection. */
+#define IK__SLICE_NS (20u * 1000000u)
+
+/* ---- shared layouts --------------------------------------------------- */
+
+struct ik__mutex {
+    pthread_mutex_t pm; /* robust, pshared, error-checking */
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+    char name[IK_NAME_MAX + 1]; /* named mutexes: for the wait-for graph */
+};
+_Static_assert(sizeof(struct ik__mutex) <= IK_MUTEX_SIZE, "ik_mutex layout");
+
+struct ik__sem_holder {
+    int32_t pid;
+    uint32_t units;
+    uint64_t start;
+};
+
+struct ik__sem {
+    _Atomic uint32_t value; /* futex word */
+    _Atomic uint32_t waiters;
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+    pthread_mutex_t guard; /* undo mode: guards value changes + holders */
+    struct {               /* undo mode: roll-back record of the update in progress */
+        uint32_t valid;
+        int32_t slot;
+        uint32_t old_value;
+        uint32_t pad;
+        struct ik__sem_holder old;
+    } intent;
+    char name[IK_NAME_MAX + 1];
+    struct ik__sem_holder h[IK_SEM_UNDO_HOLDERS];
+};
+_Static_assert(sizeof(struct ik__sem) <= IK_SEM_SIZE, "ik_sem layout");
+
+/* ---- process identity ------------------------------------------------- */
+
+/* Cached pid / start time / tid of the caller (reset in fork children). */
+int ik__sync_pid(void);
+uint64_t ik__sync_start(void);
+int ik__sync_tid(void);
+/* Thread-group id of a thread (0 if gone). */
+int ik__tid_pid(int tid);
+/* Map a pthread error number to IK_E*. */
+int ik__pt_err(int e);
+/* Lock a robust guard mutex; a dead owner's lock is made consistent and
+ * reported as 1 (the caller repairs), 0 otherwise, or a negative IK_E*. */
+int ik__guard_lock(pthread_mutex_t *g);
+int ik__guard_init(pthread_mutex_t *g);
+/* min(deadline, now + IK__SLICE_NS). */
+uint64_t ik__slice_end(uint64_t deadline);
+
+/* ---- named objects (named.c) ------------------------------------------ */
+
+typedef int (*ik__sync_check_fn)(void *obj);
+/* Create (IK_CREATE/IK_EXCL) or open the named object of `kind` whose user
+ * area is exactly `size` bytes; `check` validates an existing one. */
+int ik__sync_open(void **out, const char *name, unsigned kind, size_t size, unsigned flags,
+                  const ik_perm *perm, ik__seg_init_fn init, void *arg, ik__sync_check_fn check);
+/* Unmap a named object (obj is at offset 64 of a page-aligned mapping). */
+void ik__sync_close(void *obj, size_t size);
+
+/* ---- deadlock detection (deadlock.c) ---------------------------------- */
+
+/* Observes, under the registry lock, who holds the awaited lock: a thread
+ * (*tid) or a single process (*pid); 0 for unknown / several. */
+typedef void (*ik__dl_holder_fn)(void *obj, int *tid, int *pid);
+
+struct ik__dl_wait {
+    int slot; /* registry entry, -1 none */
+    void *reg;
+};
+
+#define IK__DL_WAIT_INIT                                                                           \
+    {                                                                                              \
+        .slot = -1, .reg = NULL                                                                    \
+    }
+
+/* Record (or refresh) "this thread waits for `name`, held by ..." and look
+ * for a confirmed cycle through it. Returns 0 (keep waiting) or IK_EDEADLK
+ * (the entry is removed: this waiter is the one that backs off). */
+int ik__dl_check(struct ik__dl_wait *w, unsigned kind, const char *name, ik__dl_holder_fn holder,
+                 void *obj);
+/* Remove the wait entry, if any. */
+void ik__dl_end(struct ik__dl_wait *w);
+
+/* Registry layout, shared with the CLI (`ipckit locks`). */
+#define IK__SYNCREG_MAGIC  0x47524b49u /* "IKRG" */
+#define IK__SYNCREG_SLOTS  256
+#define IK__SYNCREG_PREFIX "_ik-syncreg-"
+
+struct ik__dl_entry {
+    int32_t used;
+    int32_t pid;
+    uint64_t start;
+    int32_t tid;
+    int32_t holder_tid;
+    int32_t holder_pid;
+    uint16_t kind;
+    uint16_t pad;
+    uint64_t start_seq; /* registry seq when the wait began */
+    uint64_t obs_seq;   /* registry seq of the last holder observation */
+    char name[IK_NAME_MAX + 1];
+};
+
+struct ik__syncreg {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t nslots;
+    uint64_t seq;
+    pthread_mutex_t lock;
+    struct ik__dl_entry e[IK__SYNCREG_SLOTS];
+};
+
+/* Registry name for the calling user. */
+void ik__syncreg_name(char *buf, size_t cap);
+/* Find the cycle through entry `start` in a snapshot (CLI use: no freshness
+ * rule, liveness checked). Fills path[] with entry indexes, returns its
+ * length, 0 if none. */
+int ik__dl_find_cycle(const struct ik__syncreg *reg, int start, int *path, int cap,
+                      bool require_fresh);
+
+#endif

@@ -1,0 +1,123 @@
+/* Sync helpers: cached process identity, pthread error mapping, robust guard
+ * mutexes, wait slices. */
+#include "sync_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static _Atomic int g_pid;
+static _Atomic uint64_t g_start;
+static __thread int t_tid;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void atfork_child(void)
+{
+    atomic_store_explicit(&g_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&g_start, 0, memory_order_relaxed);
+    t_tid = 0; /* the child's only thread is the one that forked */
+}
+
+static void register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, atfork_child);
+}
+
+int ik__sync_pid(void)
+{
+    int pid = atomic_load_explicit(&g_pid, memory_order_relaxed);
+    if (__builtin_expect(pid == 0, 0)) {
+        pthread_once(&g_once, register_atfork);
+        pid = getpid();
+        atomic_store_explicit(&g_start, ik__self_start_time(), memory_order_relaxed);
+        atomic_store_explicit(&g_pid, pid, memory_order_relaxed);
+    }
+    return pid;
+}
+
+uint64_t ik__sync_start(void)
+{
+    (void)ik__sync_pid();
+    return atomic_load_explicit(&g_start, memory_order_relaxed);
+}
+
+int ik__sync_tid(void)
+{
+    if (__builtin_expect(t_tid == 0, 0)) {
+        pthread_once(&g_once, register_atfork);
+        t_tid = (int)syscall(SYS_gettid);
+    }
+    return t_tid;
+}
+
+int ik__tid_pid(int tid)
+{
+    if (tid <= 0)
+        return 0;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/status", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nTgid:");
+    int pid = 0;
+    if (p == NULL || sscanf(p + 6, "%d", &pid) != 1)
+        return 0;
+    return pid;
+}
+
+int ik__pt_err(int e)
+{
+    switch (e) {
+    case 0:
+        return 0;
+    case EOWNERDEAD:
+        return IK_EOWNERDEAD;
+    case ENOTRECOVERABLE:
+        return IK_ENOTRECOVERABLE;
+    case EDEADLK:
+        return IK_EDEADLK;
+    default:
+        return -e;
+    }
+}
+
+int ik__guard_init(pthread_mutex_t *g)
+{
+    pthread_mutexattr_t a;
+    int e = pthread_mutexattr_init(&a);
+    if (e == 0)
+        e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (e == 0)
+        e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (e == 0)
+        e = pthread_mutex_init(g, &a);
+    pthread_mutexattr_destroy(&a);
+    return -e;
+}
+
+int ik__guard_lock(pthread_mutex_t *g)
+{
+    int e = pthread_mutex_lock(g);
+    if (e == 0)
+        return 0;
+    if (e == EOWNERDEAD) {
+        (void)pthread_mutex_consistent(g);
+        return 1;
+    }
+    return ik__pt_err(e);
+}
+
+uint64_t ik__slice_end(uint64_t deadline)
+{
+    uint64_t now = ik__now_ns();
+    if (deadline > now && deadline - now > IK__SLICE_NS)
+        return now + IK__SLICE_NS;
+    return deadline;
+}

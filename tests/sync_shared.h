@@ -1,0 +1,52 @@
+/* Helpers shared by the tests/test_sync_*.c programs (header-only). */
+#ifndef IK_TEST_SYNC_SHARED_H
+#define IK_TEST_SYNC_SHARED_H
+
+#include "helpers.h"
+#include "core/internal.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Block until *word >= want (futex, no sleeps); fails the test after 30 s. */
+static inline int ikts_wait_ge(_Atomic uint32_t *word, uint32_t want)
+{
+    uint64_t deadline = ik__now_ns() + 30ull * 1000000000u;
+    for (;;) {
+        uint32_t v = atomic_load(word);
+        if (v >= want)
+            return 0;
+        if (ik__now_ns() >= deadline)
+            return -1;
+        (void)ik__futex_wait((uint32_t *)word, v, deadline, true);
+    }
+}
+
+static inline void ikts_bump(_Atomic uint32_t *word)
+{
+    atomic_fetch_add(word, 1);
+    ik__futex_wake((uint32_t *)word, INT32_MAX, true);
+}
+
+/* Anonymous shared memory that survives fork. */
+static inline void *ikts_anon(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        fail_msg("mmap failed");
+    memset(p, 0, n);
+    return p;
+}
+
+static inline uint64_t ikts_ms_since(uint64_t t0)
+{
+    return (ik__now_ns() - t0) / 1000000u;
+}
+
+#endif
