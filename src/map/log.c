@@ -670,12 +670,17 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
             return 0;
         }
         if (st == 0 && writer_dead(log, w)) {
+            /* The writer may have committed (and then exited or been
+             * killed) after we loaded st: only a state still 0 now that
+             * its death is seen is final. */
             if (!log->rdonly) {
                 uint32_t z = 0;
                 if (!__atomic_compare_exchange_n(&rec->state, &z, IK__LOG_ST_ABANDONED, false,
                                                  __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
                     continue; /* it changed under us: look again */
                 notify(log);
+            } else if (__atomic_load_n(&rec->state, __ATOMIC_SEQ_CST) != 0) {
+                continue;
             }
             st = IK__LOG_ST_ABANDONED;
         }
