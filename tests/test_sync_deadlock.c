@@ -1,0 +1,296 @@
+/* Deadlock detection: AB-BA and 3-process cycles give exactly one
+ * IK_EDEADLK per cycle; consistent-order contention never does; entries of
+ * killed processes cause no false cycle. */
+#include "sync_shared.h"
+#include "sync/sync_int.h"
+
+#include <sched.h>
+
+struct area {
+    _Atomic uint32_t ready;
+    _Atomic uint32_t go;
+    _Atomic uint32_t deadlk;
+    uint64_t count;
+};
+
+static struct area *open_area(const char *name, ik_shm **shm)
+{
+    if (ik_shm_open(shm, name, 0) != 0)
+        return NULL;
+    return ik_shm_ptr(*shm);
+}
+
+/* argv: first, second, area, "sem"|"mutex". Hold first, then want second. */
+static int child_cross(int argc, char **argv)
+{
+    ik_shm *shm;
+    struct area *a = open_area(argv[2], &shm);
+    if (a == NULL)
+        return 10;
+    bool sem = strcmp(argv[3], "sem") == 0;
+    ik_mutex *m1 = NULL, *m2 = NULL;
+    ik_sem *s1 = NULL, *s2 = NULL;
+    if (sem) {
+        if (ik_sem_open(&s1, argv[0], 0, 0) != 0 || ik_sem_open(&s2, argv[1], 0, 0) != 0)
+            return 11;
+        if (ik_sem_wait(s1) != 0)
+            return 12;
+    } else {
+        if (ik_mutex_open(&m1, argv[0], 0) != 0 || ik_mutex_open(&m2, argv[1], 0) != 0)
+            return 11;
+        if (ik_mutex_lock(m1) != 0)
+            return 12;
+    }
+    ikts_bump(&a->ready);
+    if (ikts_wait_ge(&a->go, 1) != 0)
+        return 13;
+    int rc = sem ? ik_sem_wait(s2) : ik_mutex_lock(m2);
+    if (rc == IK_EDEADLK) {
+        atomic_fetch_add(&a->deadlk, 1);
+        /* Back off: release what we hold so the others proceed. */
+        if ((sem ? ik_sem_post(s1) : ik_mutex_unlock(m1)) != 0)
+            return 14;
+        return 1;
+    }
+    if (rc != 0)
+        return 15;
+    a->count++;
+    if ((sem ? ik_sem_post(s2) : ik_mutex_unlock(m2)) != 0)
+        return 16;
+    if ((sem ? ik_sem_post(s1) : ik_mutex_unlock(m1)) != 0)
+        return 17;
+    return 0;
+}
+
+/* argv: A, B, C, area, iterations. Locks subsets in the order A < B < C. */
+static int child_ordered(int argc, char **argv)
+{
+    ik_mutex *m[3];
+    ik_shm *shm;
+    for (int i = 0; i < 3; i++) {
+        if (ik_mutex_open(&m[i], argv[i], 0) != 0)
+            return 10;
+    }
+    struct area *a = open_area(argv[3], &shm);
+    if (a == NULL)
+        return 11;
+    long n = atol(argv[4]);
+    unsigned seed = (unsigned)getpid();
+    ikts_bump(&a->ready);
+    if (ikts_wait_ge(&a->go, 1) != 0)
+        return 12;
+    for (long i = 0; i < n; i++) {
+        unsigned set = 1 + (unsigned)rand_r(&seed) % 7;
+        for (int k = 0; k < 3; k++) {
+            if (!(set & (1u << k)))
+                continue;
+            int rc = ik_mutex_lock(m[k]);
+            if (rc == IK_EDEADLK)
+                return 1;
+            if (rc != 0)
+                return 13;
+        }
+        a->count++;
+        if (i % 1000 == 999) { /* hold long enough that waiters enter the graph */
+            uint64_t until = ik__now_ns() + 30000000u;
+            while (ik__now_ns() < until)
+                ;
+        }
+        for (int k = 2; k >= 0; k--) {
+            if ((set & (1u << k)) && ik_mutex_unlock(m[k]) != 0)
+                return 14;
+        }
+    }
+    return 0;
+}
+
+/* argv: sem, mutex, area. Takes the undo sem, then blocks on the mutex. */
+static int child_stale(int argc, char **argv)
+{
+    ik_sem *s;
+    ik_mutex *m;
+    ik_shm *shm;
+    struct area *a = open_area(argv[2], &shm);
+    if (a == NULL || ik_sem_open(&s, argv[0], 0, 0) != 0 || ik_mutex_open(&m, argv[1], 0) != 0)
+        return 10;
+    if (ik_sem_wait(s) != 0)
+        return 11;
+    ikts_bump(&a->ready);
+    if (ik_mutex_lock(m) != 0) /* killed while waiting here */
+        return 13;
+    return 12;
+}
+
+static const struct ikt_child_role roles[] = {
+    {"cross", child_cross},
+    {"ordered", child_ordered},
+    {"stale", child_stale},
+    {NULL, NULL},
+};
+
+/* Run a cycle of n processes over n named locks; returns #EDEADLK. */
+static void run_cycle(int n, bool sem)
+{
+    const char *names[3];
+    char buf[3][IK_NAME_MAX + 1];
+    for (int i = 0; i < n; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "%s", ikt_name(sem ? "dl-sem" : "dl-mx"));
+        names[i] = buf[i];
+        if (sem) {
+            ik_sem *s;
+            assert_ok(ik_sem_open(&s, names[i], 1, IK_CREATE | IK_EXCL | IK_SEM_UNDO));
+            ik_sem_close(s);
+        } else {
+            ik_mutex *m;
+            assert_ok(ik_mutex_open(&m, names[i], IK_CREATE | IK_EXCL));
+            ik_mutex_close(m);
+        }
+    }
+    const char *aname = ikt_name("dl-area");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    pid_t pids[3];
+    for (int i = 0; i < n; i++)
+        pids[i] = ikt_spawn(-1, "cross", names[i], names[(i + 1) % n], aname, sem ? "sem" : "mutex",
+                            NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, (uint32_t)n), 0);
+    ikts_bump(&a->go);
+    int backed_off = 0, proceeded = 0;
+    for (int i = 0; i < n; i++) {
+        int st = ikt_wait(pids[i]);
+        if (st == 1)
+            backed_off++;
+        else if (st == 0)
+            proceeded++;
+        else
+            fail_msg("cycle member exited with %d", st);
+    }
+    assert_int_equal(backed_off, 1);
+    assert_int_equal(proceeded, n - 1);
+    assert_int_equal(a->count, (uint64_t)(n - 1));
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(aname));
+    for (int i = 0; i < n; i++)
+        assert_ok(ik_sync_unlink(names[i]));
+}
+
+static void test_ab_ba_mutex(void **state)
+{
+    for (int i = 0; i < 5; i++)
+        run_cycle(2, false);
+}
+
+static void test_three_cycle_mutex(void **state)
+{
+    for (int i = 0; i < 3; i++)
+        run_cycle(3, false);
+}
+
+static void test_ab_ba_undo_sem(void **state)
+{
+    for (int i = 0; i < 3; i++)
+        run_cycle(2, true);
+}
+
+static void test_three_cycle_undo_sem(void **state)
+{
+    run_cycle(3, true);
+}
+
+static void test_consistent_order_never_deadlk(void **state)
+{
+    const char *names[3];
+    char buf[3][IK_NAME_MAX + 1];
+    for (int i = 0; i < 3; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "%s", ikt_name("ord"));
+        names[i] = buf[i];
+        ik_mutex *m;
+        assert_ok(ik_mutex_open(&m, names[i], IK_CREATE | IK_EXCL));
+        ik_mutex_close(m);
+    }
+    const char *aname = ikt_name("ord-area");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    pid_t pids[4];
+    for (int i = 0; i < 4; i++)
+        pids[i] = ikt_spawn(-1, "ordered", names[0], names[1], names[2], aname, "5000", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 4), 0);
+    ikts_bump(&a->go);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ikt_wait(pids[i]), 0);
+    assert_int_equal(a->count, 20000);
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(aname));
+    for (int i = 0; i < 3; i++)
+        assert_ok(ik_sync_unlink(names[i]));
+}
+
+/* Is there a registry entry of pid? (read under the registry lock) */
+static bool in_registry(int pid)
+{
+    char name[64];
+    ik__syncreg_name(name, sizeof(name));
+    struct ik__seg seg;
+    if (ik__seg_open(&seg, name, IK__KIND_SYNCREG, 0, NULL) != 0)
+        return false;
+    struct ik__syncreg *r = seg.user;
+    bool found = false;
+    for (int i = 0; i < IK__SYNCREG_SLOTS; i++)
+        found |= r->e[i].used && r->e[i].pid == pid;
+    ik__seg_close(&seg);
+    return found;
+}
+
+static void test_stale_entry_no_false_cycle(void **state)
+{
+    const char *sname = ikt_name("st-sem");
+    const char *mname = ikt_name("st-mx");
+    const char *aname = ikt_name("st-area");
+    ik_sem *s;
+    ik_mutex *m;
+    ik_shm *shm;
+    assert_ok(ik_sem_open(&s, sname, 1, IK_CREATE | IK_EXCL | IK_SEM_UNDO));
+    assert_ok(ik_mutex_open(&m, mname, IK_CREATE | IK_EXCL));
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    assert_ok(ik_mutex_lock(m));
+    pid_t pid = ikt_spawn(-1, "stale", sname, mname, aname, NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    /* Wait until the child has entered the wait-for graph. */
+    uint64_t t0 = ik__now_ns();
+    while (!in_registry(pid)) {
+        if (ikts_ms_since(t0) > 20000)
+            fail_msg("child never entered the registry");
+        sched_yield();
+    }
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    /* Its stale entry says "waits for m, held by us"; it held s. Taking s
+     * must give the unit back, not a false IK_EDEADLK. */
+    assert_ok(ik_sem_timedwait(s, 5000));
+    assert_ok(ik_sem_post(s));
+    assert_int_equal(ik_sem_value(s), 1);
+    assert_ok(ik_mutex_unlock(m));
+    ik_sem_close(s);
+    ik_mutex_close(m);
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(aname));
+    assert_ok(ik_sync_unlink(sname));
+    assert_ok(ik_sync_unlink(mname));
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ab_ba_mutex),
+        cmocka_unit_test(test_three_cycle_mutex),
+        cmocka_unit_test(test_ab_ba_undo_sem),
+        cmocka_unit_test(test_three_cycle_undo_sem),
+        cmocka_unit_test(test_consistent_order_never_deadlk),
+        cmocka_unit_test(test_stale_entry_no_false_cycle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
