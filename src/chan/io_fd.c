@@ -310,12 +310,23 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
 {
     if (nfds > 0 || fds != NULL)
         return IK_ENOTSUP;
+    ssize_t r;
+    int e;
+    /* Pipes have no MSG_NOSIGNAL. If the process ignores SIGPIPE a plain
+     * write is safe (one query); otherwise block it around the write and
+     * swallow the one this write may raise. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+        do {
+            r = writev(io->wfd, iov, n);
+            e = errno;
+        } while (r < 0 && e == EINTR);
+        goto done;
+    }
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    ssize_t r;
-    int e;
     do {
         r = writev(io->wfd, iov, n);
         e = errno;
@@ -327,6 +338,7 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
             ;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+done:
     if (r >= 0)
         return r;
     if (e == EAGAIN) {
