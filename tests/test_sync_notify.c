@@ -1,0 +1,236 @@
+/* ik_cond and ik_event across processes: handoffs, timeouts, owner death. */
+#include "sync_shared.h"
+
+struct area {
+    _Atomic uint32_t ready;
+    _Atomic uint32_t go;
+    _Atomic uint32_t woke;
+    ik_mutex m;
+    ik_cond c;
+    uint32_t turn;
+    uint64_t count;
+};
+
+static struct area *area_open(const char *name)
+{
+    ik_shm *shm;
+    if (ik_shm_open(&shm, name, 0) != 0)
+        return NULL;
+    return ik_shm_ptr(shm); /* mapped until exit */
+}
+
+/* argv: area, me (0/1), rounds. Alternate turns with the other process. */
+static int child_pingpong(int argc, char **argv)
+{
+    struct area *a = area_open(argv[0]);
+    if (a == NULL)
+        return 10;
+    uint32_t me = (uint32_t)atoi(argv[1]);
+    long n = atol(argv[2]);
+    for (long i = 0; i < n; i++) {
+        if (ik_mutex_lock(&a->m) != 0)
+            return 11;
+        while (a->turn != me) {
+            if (ik_cond_wait(&a->c, &a->m) != 0)
+                return 12;
+        }
+        a->count++;
+        a->turn = 1 - me;
+        if (ik_cond_broadcast(&a->c) != 0 || ik_mutex_unlock(&a->m) != 0)
+            return 13;
+    }
+    return 0;
+}
+
+/* argv: area. Lock, signal, die holding the mutex. */
+static int child_signal_die(int argc, char **argv)
+{
+    struct area *a = area_open(argv[0]);
+    if (a == NULL || ik_mutex_lock(&a->m) != 0)
+        return 10;
+    a->turn = 7;
+    if (ik_cond_signal(&a->c) != 0)
+        return 11;
+    raise(SIGKILL);
+    return 12;
+}
+
+/* argv: event name, area. Wait for the event, count it. */
+static int child_event_wait(int argc, char **argv)
+{
+    ik_event *e;
+    struct area *a = area_open(argv[1]);
+    if (a == NULL || ik_event_open(&e, argv[0], 0) != 0)
+        return 10;
+    ikts_bump(&a->ready);
+    if (ik_event_timedwait(e, 30000) != 0)
+        return 11;
+    ikts_bump(&a->woke);
+    ik_event_close(e);
+    return 0;
+}
+
+static const struct ikt_child_role roles[] = {
+    {"pingpong", child_pingpong},
+    {"signal-die", child_signal_die},
+    {"event-wait", child_event_wait},
+    {NULL, NULL},
+};
+
+static struct area *area_new(const char **name, ik_shm **shm)
+{
+    *name = ikt_name("cv-area");
+    assert_ok(ik_shm_create(shm, *name, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(*shm);
+    assert_ok(ik_mutex_init(&a->m, 0));
+    assert_ok(ik_cond_init(&a->c, 0));
+    return a;
+}
+
+static void area_free(const char *name, ik_shm *shm)
+{
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(name));
+}
+
+static void test_cond_pingpong(void **state)
+{
+    const char *name;
+    ik_shm *shm;
+    struct area *a = area_new(&name, &shm);
+    pid_t p0 = ikt_spawn(-1, "pingpong", name, "0", "5000", NULL);
+    pid_t p1 = ikt_spawn(-1, "pingpong", name, "1", "5000", NULL);
+    assert_int_equal(ikt_wait(p0), 0);
+    assert_int_equal(ikt_wait(p1), 0);
+    assert_int_equal(a->count, 10000);
+    area_free(name, shm);
+}
+
+static void test_cond_timeout_holds_mutex(void **state)
+{
+    const char *name;
+    ik_shm *shm;
+    struct area *a = area_new(&name, &shm);
+    const int waits[] = {0, 1, 10, 40};
+    for (size_t i = 0; i < IK__ARRAY_LEN(waits); i++) {
+        assert_ok(ik_mutex_lock(&a->m));
+        uint64_t t0 = ik__now_ns();
+        assert_ik(IK_ETIMEDOUT, ik_cond_timedwait(&a->c, &a->m, waits[i]));
+        if (ik__now_ns() - t0 < (uint64_t)waits[i] * 1000000u)
+            fail_msg("cond timedwait(%d) returned early", waits[i]);
+        assert_ok(ik_mutex_unlock(&a->m)); /* held again after the timeout */
+    }
+    assert_ik(IK_EPERM, ik_cond_wait(&a->c, &a->m)); /* not held */
+    assert_ok(ik_cond_signal(&a->c));
+    ik_cond bad;
+    memset(&bad, 0, sizeof(bad));
+    assert_ik(IK_EINVAL, ik_cond_signal(&bad));
+    assert_ik(IK_EINVAL, ik_cond_init(&bad, 3));
+    area_free(name, shm);
+}
+
+static void test_cond_waiter_sees_owner_death(void **state)
+{
+    const char *name;
+    ik_shm *shm;
+    struct area *a = area_new(&name, &shm);
+    assert_ok(ik_mutex_lock(&a->m));
+    pid_t pid = ikt_spawn(-1, "signal-die", name, NULL);
+    int rc = 0;
+    while (a->turn != 7 && rc == 0)
+        rc = ik_cond_timedwait(&a->c, &a->m, 20000);
+    assert_ik(IK_EOWNERDEAD, rc); /* woken, then the mutex owner died */
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    assert_ok(ik_mutex_consistent(&a->m));
+    assert_ok(ik_mutex_unlock(&a->m));
+    area_free(name, shm);
+}
+
+static void test_named_cond(void **state)
+{
+    const char *name = ikt_name("cv-named");
+    ik_cond *c;
+    assert_ok(ik_cond_open(&c, name, IK_CREATE | IK_EXCL));
+    assert_ok(ik_cond_broadcast(c));
+    ik_cond_close(c);
+    assert_ok(ik_cond_open(&c, name, 0));
+    ik_cond_close(c);
+    ik_event *e;
+    assert_ik(IK_EKIND, ik_event_open(&e, name, 0));
+    assert_ok(ik_sync_unlink(name));
+}
+
+static void test_event_auto_reset(void **state)
+{
+    const char *aname;
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    const char *ename = ikt_name("ev-auto");
+    ik_event *e;
+    assert_ok(ik_event_open(&e, ename, IK_CREATE | IK_EXCL));
+    /* Set before anyone waits: the next wait consumes it, then it is clear. */
+    assert_ok(ik_event_set(e));
+    assert_ok(ik_event_wait(e));
+    uint64_t t0 = ik__now_ns();
+    assert_ik(IK_ETIMEDOUT, ik_event_timedwait(e, 20));
+    assert_true(ik__now_ns() - t0 >= 20000000u);
+    /* Two waiting processes: each set releases one. */
+    pid_t p[2];
+    for (int i = 0; i < 2; i++)
+        p[i] = ikt_spawn(-1, "event-wait", ename, aname, NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 2), 0);
+    assert_ok(ik_event_set(e));
+    assert_int_equal(ikts_wait_ge(&a->woke, 1), 0);
+    assert_ok(ik_event_set(e));
+    assert_int_equal(ikts_wait_ge(&a->woke, 2), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ikt_wait(p[i]), 0);
+    assert_ik(IK_ETIMEDOUT, ik_event_timedwait(e, 0)); /* both sets consumed */
+    ik_event_close(e);
+    assert_ok(ik_sync_unlink(ename));
+    area_free(aname, shm);
+}
+
+static void test_event_manual_reset(void **state)
+{
+    const char *aname;
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    const char *ename = ikt_name("ev-man");
+    ik_event *e;
+    assert_ok(ik_event_open(&e, ename, IK_CREATE | IK_EXCL | IK_EVENT_MANUAL));
+    pid_t p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = ikt_spawn(-1, "event-wait", ename, aname, NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 3), 0);
+    assert_ok(ik_event_set(e)); /* one set releases everyone */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ikt_wait(p[i]), 0);
+    assert_ok(ik_event_wait(e));
+    assert_ok(ik_event_timedwait(e, 0));
+    assert_ok(ik_event_reset(e));
+    uint64_t t0 = ik__now_ns();
+    assert_ik(IK_ETIMEDOUT, ik_event_timedwait(e, 30));
+    assert_true(ik__now_ns() - t0 >= 30000000u);
+    ik_event_close(e);
+    assert_ok(ik_sync_unlink(ename));
+    ik_event in;
+    assert_ik(IK_EINVAL, ik_event_init(&in, 1u << 3));
+    assert_ok(ik_event_init(&in, 0));
+    assert_ik(IK_EINVAL, ik_event_open(&e, ename, 1u << 4));
+    area_free(aname, shm);
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cond_pingpong),
+        cmocka_unit_test(test_cond_timeout_holds_mutex),
+        cmocka_unit_test(test_cond_waiter_sees_owner_death),
+        cmocka_unit_test(test_named_cond),
+        cmocka_unit_test(test_event_auto_reset),
+        cmocka_unit_test(test_event_manual_reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
