@@ -1,0 +1,301 @@
+/* ik_rwlock (exact writer counts, dead writer / reader recovery, timeouts)
+ * and ik_barrier (rounds, dead participant -> IK_EPEERDEAD). */
+#include "sync_shared.h"
+
+struct area {
+    _Atomic uint32_t ready;
+    _Atomic uint32_t go;
+    _Atomic uint32_t serial;
+    uint64_t x, y;
+};
+
+static struct area *area_open(const char *name)
+{
+    ik_shm *shm;
+    if (ik_shm_open(&shm, name, 0) != 0)
+        return NULL;
+    return ik_shm_ptr(shm);
+}
+
+/* argv: rwlock, area, iterations */
+static int child_writer(int argc, char **argv)
+{
+    ik_rwlock *l;
+    struct area *a = area_open(argv[1]);
+    if (a == NULL || ik_rwlock_open(&l, argv[0], 0) != 0)
+        return 10;
+    long n = atol(argv[2]);
+    ikts_bump(&a->ready);
+    if (ikts_wait_ge(&a->go, 1) != 0)
+        return 11;
+    for (long i = 0; i < n; i++) {
+        if (ik_rwlock_wrlock(l) != 0)
+            return 12;
+        a->x++;
+        a->y++;
+        if (ik_rwlock_unlock(l) != 0)
+            return 13;
+        if (i % 16 == 0) { /* readers too */
+            if (ik_rwlock_rdlock(l) != 0)
+                return 14;
+            if (a->x != a->y)
+                return 15;
+            if (ik_rwlock_unlock(l) != 0)
+                return 16;
+        }
+    }
+    return 0;
+}
+
+/* argv: rwlock, area, "w"|"r". Take it, (writer: half an update), die. */
+static int child_hold(int argc, char **argv)
+{
+    ik_rwlock *l;
+    struct area *a = area_open(argv[1]);
+    if (a == NULL || ik_rwlock_open(&l, argv[0], 0) != 0)
+        return 10;
+    if (argv[2][0] == 'w') {
+        if (ik_rwlock_wrlock(l) != 0)
+            return 11;
+        a->x++;
+    } else if (ik_rwlock_rdlock(l) != 0) {
+        return 12;
+    }
+    ikts_bump(&a->ready);
+    (void)ikts_wait_ge(&a->go, 1); /* killed here */
+    return 0;
+}
+
+/* argv: rwlock. A second reader gets in; a writer does not. */
+static int child_second_reader(int argc, char **argv)
+{
+    ik_rwlock *l;
+    if (ik_rwlock_open(&l, argv[0], 0) != 0)
+        return 10;
+    if (ik_rwlock_tryrdlock(l) != 0)
+        return 11;
+    if (ik_rwlock_unlock(l) != 0)
+        return 12;
+    if (ik_rwlock_trywrlock(l) != IK_EBUSY)
+        return 13;
+    return 0;
+}
+
+/* argv: barrier, area, rounds, die_after ("-1": never). */
+static int child_barrier(int argc, char **argv)
+{
+    ik_barrier *b;
+    struct area *a = area_open(argv[1]);
+    if (a == NULL || ik_barrier_open(&b, argv[0], 0, 0) != 0)
+        return 10;
+    long rounds = atol(argv[2]), die_after = atol(argv[3]);
+    for (long i = 0; i < rounds; i++) {
+        if (i == die_after) {
+            ikts_bump(&a->ready);
+            (void)ikts_wait_ge(&a->go, 1); /* killed here */
+        }
+        int rc = ik_barrier_wait(b);
+        if (rc == IK_EPEERDEAD)
+            return 1;
+        if (rc == 1)
+            atomic_fetch_add(&a->serial, 1);
+        else if (rc != 0)
+            return 11;
+    }
+    return 0;
+}
+
+static const struct ikt_child_role roles[] = {
+    {"writer", child_writer},   {"hold", child_hold}, {"reader2", child_second_reader},
+    {"barrier", child_barrier}, {NULL, NULL},
+};
+
+static struct area *area_new(const char **name, ik_shm **shm)
+{
+    *name = ikt_name("rw-area");
+    assert_ok(ik_shm_create(shm, *name, sizeof(struct area), 0));
+    return ik_shm_ptr(*shm);
+}
+
+static void area_free(const char *name, ik_shm *shm)
+{
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(name));
+}
+
+static void test_writers_exact_4x100k(void **state)
+{
+    const char *aname, *lname = ikt_name("rw-count");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_rwlock *l;
+    assert_ok(ik_rwlock_open(&l, lname, IK_CREATE | IK_EXCL));
+    pid_t p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = ikt_spawn(-1, "writer", lname, aname, "100000", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 4), 0);
+    ikts_bump(&a->go);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ikt_wait(p[i]), 0);
+    assert_int_equal(a->x, 400000);
+    assert_int_equal(a->y, 400000);
+    ik_rwlock_close(l);
+    assert_ok(ik_sync_unlink(lname));
+    area_free(aname, shm);
+}
+
+static void test_readers_share(void **state)
+{
+    const char *lname = ikt_name("rw-share");
+    ik_rwlock *l;
+    assert_ok(ik_rwlock_open(&l, lname, IK_CREATE | IK_EXCL));
+    assert_ok(ik_rwlock_rdlock(l));
+    assert_int_equal(ikt_wait(ikt_spawn(-1, "reader2", lname, NULL)), 0);
+    assert_ok(ik_rwlock_unlock(l));
+    assert_ik(IK_EPERM, ik_rwlock_unlock(l));
+    assert_ok(ik_rwlock_wrlock(l));
+    assert_ik(IK_EDEADLK, ik_rwlock_wrlock(l));
+    assert_ok(ik_rwlock_unlock(l));
+    ik_rwlock_close(l);
+    assert_ok(ik_sync_unlink(lname));
+}
+
+static void test_dead_writer_and_reader(void **state)
+{
+    const char *aname, *lname = ikt_name("rw-dead");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_rwlock *l;
+    assert_ok(ik_rwlock_open(&l, lname, IK_CREATE | IK_EXCL));
+    /* Dead writer: the next locker (a reader here) gets IK_EOWNERDEAD and
+     * holds the lock exclusively; the consistent path recovers. */
+    pid_t pid = ikt_spawn(-1, "hold", lname, aname, "w", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    assert_ik(IK_EBUSY, ik_rwlock_tryrdlock(l));
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    assert_ik(IK_EOWNERDEAD, ik_rwlock_timedrdlock(l, 10000));
+    assert_true(a->x == a->y + 1);
+    a->x = a->y;
+    assert_ok(ik_rwlock_consistent(l));
+    assert_ok(ik_rwlock_unlock(l));
+    assert_ok(ik_rwlock_wrlock(l));
+    assert_ok(ik_rwlock_unlock(l));
+    /* Dead reader: its hold is dropped, a writer gets in. */
+    pid = ikt_spawn(-1, "hold", lname, aname, "r", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 2), 0);
+    assert_ik(IK_EBUSY, ik_rwlock_trywrlock(l));
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    assert_ok(ik_rwlock_timedwrlock(l, 10000));
+    assert_ok(ik_rwlock_unlock(l));
+    /* Dead writer, no consistent: unrecoverable for everyone. */
+    pid = ikt_spawn(-1, "hold", lname, aname, "w", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 3), 0);
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    assert_ik(IK_EOWNERDEAD, ik_rwlock_timedwrlock(l, 10000));
+    assert_ok(ik_rwlock_unlock(l));
+    assert_ik(IK_ENOTRECOVERABLE, ik_rwlock_wrlock(l));
+    assert_ik(IK_ENOTRECOVERABLE, ik_rwlock_rdlock(l));
+    assert_ik(IK_ENOTRECOVERABLE, ik_rwlock_tryrdlock(l));
+    ik_rwlock_close(l);
+    assert_ok(ik_sync_unlink(lname));
+    area_free(aname, shm);
+}
+
+static void test_rwlock_timeouts(void **state)
+{
+    const char *aname, *lname = ikt_name("rw-to");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_rwlock *l;
+    assert_ok(ik_rwlock_open(&l, lname, IK_CREATE | IK_EXCL));
+    pid_t pid = ikt_spawn(-1, "hold", lname, aname, "w", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    const int waits[] = {0, 3, 30, 45};
+    for (size_t i = 0; i < IK__ARRAY_LEN(waits); i++) {
+        uint64_t t0 = ik__now_ns();
+        assert_ik(IK_ETIMEDOUT, (i & 1) ? ik_rwlock_timedrdlock(l, waits[i])
+                                        : ik_rwlock_timedwrlock(l, waits[i]));
+        if (ik__now_ns() - t0 < (uint64_t)waits[i] * 1000000u)
+            fail_msg("rwlock timed lock (%d ms) returned early", waits[i]);
+    }
+    ikts_bump(&a->go);
+    assert_int_equal(ikt_wait(pid), 0); /* exits holding it: the writer is dead */
+    assert_ik(IK_EOWNERDEAD, ik_rwlock_timedwrlock(l, 10000));
+    assert_ok(ik_rwlock_consistent(l));
+    assert_ok(ik_rwlock_unlock(l));
+    ik_rwlock bad;
+    memset(&bad, 0, sizeof(bad));
+    assert_ik(IK_EINVAL, ik_rwlock_rdlock(&bad));
+    assert_ik(IK_EINVAL, ik_rwlock_init(&bad, 1));
+    ik_rwlock_close(l);
+    assert_ok(ik_sync_unlink(lname));
+    area_free(aname, shm);
+}
+
+static void test_barrier_rounds(void **state)
+{
+    const char *aname, *bname = ikt_name("bar");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_barrier *b;
+    assert_ok(ik_barrier_open(&b, bname, 3, IK_CREATE | IK_EXCL));
+    pid_t p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = ikt_spawn(-1, "barrier", bname, aname, "2000", "-1", NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ikt_wait(p[i]), 0);
+    assert_int_equal(atomic_load(&a->serial), 2000); /* one serial per round */
+    ik_barrier_close(b);
+    assert_ok(ik_sync_unlink(bname));
+    area_free(aname, shm);
+}
+
+static void test_barrier_peer_death(void **state)
+{
+    const char *aname, *bname = ikt_name("bar-dead");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_barrier *b;
+    assert_ok(ik_barrier_open(&b, bname, 3, IK_CREATE | IK_EXCL));
+    pid_t ok = ikt_spawn(-1, "barrier", bname, aname, "5", "-1", NULL);
+    pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "5", "2", NULL);
+    assert_int_equal(ik_barrier_wait(b) >= 0, 1);
+    assert_int_equal(ik_barrier_wait(b) >= 0, 1);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    kill(dies, SIGKILL);
+    assert_int_equal(ikt_wait(dies), 128 + SIGKILL);
+    assert_ik(IK_EPEERDEAD, ik_barrier_timedwait(b, 20000));
+    assert_int_equal(ikt_wait(ok), 1); /* the other survivor saw it too */
+    assert_ik(IK_EPEERDEAD, ik_barrier_wait(b));
+    ik_barrier_close(b);
+    assert_ok(ik_sync_unlink(bname));
+
+    /* Timeout withdraws the arrival; the barrier still works afterwards. */
+    ik_barrier *in = ikts_anon(sizeof(ik_barrier));
+    assert_ik(IK_EINVAL, ik_barrier_init(in, 0, 0));
+    assert_ik(IK_EINVAL, ik_barrier_init(in, IK_BARRIER_MAX + 1, 0));
+    assert_ok(ik_barrier_init(in, 2, 0));
+    uint64_t t0 = ik__now_ns();
+    assert_ik(IK_ETIMEDOUT, ik_barrier_timedwait(in, 30));
+    assert_true(ik__now_ns() - t0 >= 30000000u);
+    pid_t c = fork();
+    if (c == 0)
+        _exit(ik_barrier_wait(in) >= 0 ? 0 : 1);
+    assert_true(ik_barrier_wait(in) >= 0);
+    assert_int_equal(ikt_wait(c), 0);
+    area_free(aname, shm);
+}
+
+int main(int argc, char **argv)
+{
+    ikt_child_dispatch(argc, argv, roles);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_writers_exact_4x100k),   cmocka_unit_test(test_readers_share),
+        cmocka_unit_test(test_dead_writer_and_reader), cmocka_unit_test(test_rwlock_timeouts),
+        cmocka_unit_test(test_barrier_rounds),         cmocka_unit_test(test_barrier_peer_death),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
