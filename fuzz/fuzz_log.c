@@ -2,11 +2,11 @@
  * tailing and appending to arbitrary bytes must give records or errors,
  * never a crash, an overrun, a SIGBUS or a hang.
  *
- * Input: byte 0 picks the mode.
- *   even: the whole input is the file.
- *   odd:  a valid header is synthesised (capacity and tail from bytes 1..4,
- *         writer slots and the data area from the rest), so the fuzzer spends
- *         its time on records rather than on finding the magic. */
+ * Input: byte 0 picks the mode, the rest is the material.
+ *   even: the material is the whole file (seeds: real log files).
+ *   odd:  a valid header is synthesised (capacity and tail from material
+ *         bytes 0..3, writer slots and the data area from the rest), so the
+ *         fuzzer spends its time on records rather than on the magic. */
 #include "core/internal.h"
 #include "map/log_layout.h"
 
@@ -67,13 +67,18 @@ static void exercise(unsigned flags)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > (1 << 16) + IK__LOG_HDR_SIZE)
+    if (size > (1 << 16) + IK__LOG_HDR_SIZE + 1)
         return 0;
     if (path[0] == '\0') {
         snprintf(path, sizeof(path), "/tmp/ik-fuzz-log-%d", (int)getpid());
         atexit(cleanup);
     }
-    if (size == 0 || !(data[0] & 1)) {
+    if (size == 0)
+        return 0;
+    bool synth = data[0] & 1;
+    data++;
+    size--;
+    if (!synth) {
         if (write_file(data, size) != 0)
             return 0;
     } else {
@@ -85,15 +90,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h.version = IK__LOG_VERSION;
         h.hdr_size = IK__LOG_HDR_SIZE;
         h.slot_count = IK__LOG_SLOTS;
-        uint8_t b1 = size > 1 ? data[1] : 0, b2 = size > 2 ? data[2] : 0;
-        uint8_t b3 = size > 3 ? data[3] : 0, b4 = size > 4 ? data[4] : 0;
+        uint8_t b1 = size > 0 ? data[0] : 0, b2 = size > 1 ? data[1] : 0;
+        uint8_t b3 = size > 2 ? data[2] : 0, b4 = size > 3 ? data[3] : 0;
         h.capacity = (uint64_t)IK__LOG_CAP_MIN * (1 + (b1 & 15));
         h.tail = (((uint64_t)b2 << 8) | b3) * 8;
         if (b4 & 1)
             h.tail %= h.capacity + 8; /* mostly in range, sometimes one past */
         memcpy(file, &h, sizeof(h));
-        size_t rest = size > 5 ? size - 5 : 0;
-        const uint8_t *p = data + 5;
+        size_t rest = size > 4 ? size - 4 : 0;
+        const uint8_t *p = data + 4;
         /* Slots from the first 256 bytes of the rest (b4 bit 1), data after. */
         if ((b4 & 2) && rest > 0) {
             size_t n = rest < 256 ? rest : 256;
