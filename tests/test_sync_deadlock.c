@@ -13,10 +13,13 @@ struct area {
     uint64_t count;
 };
 
+ik_shm *g_child_shm; /* a child's area stays mapped until it exits */
+
 static struct area *open_area(const char *name, ik_shm **shm)
 {
     if (ik_shm_open(shm, name, 0) != 0)
         return NULL;
+    g_child_shm = *shm;
     return ik_shm_ptr(*shm);
 }
 

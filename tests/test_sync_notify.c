@@ -11,12 +11,13 @@ struct area {
     uint64_t count;
 };
 
+ik_shm *g_child_shm; /* a child's area stays mapped until it exits */
+
 static struct area *area_open(const char *name)
 {
-    ik_shm *shm;
-    if (ik_shm_open(&shm, name, 0) != 0)
+    if (ik_shm_open(&g_child_shm, name, 0) != 0)
         return NULL;
-    return ik_shm_ptr(shm); /* mapped until exit */
+    return ik_shm_ptr(g_child_shm); /* mapped until exit */
 }
 
 /* argv: area, me (0/1), rounds. Alternate turns with the other process. */

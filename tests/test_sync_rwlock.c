@@ -9,12 +9,13 @@ struct area {
     uint64_t x, y;
 };
 
+ik_shm *g_child_shm; /* a child's area stays mapped until it exits */
+
 static struct area *area_open(const char *name)
 {
-    ik_shm *shm;
-    if (ik_shm_open(&shm, name, 0) != 0)
+    if (ik_shm_open(&g_child_shm, name, 0) != 0)
         return NULL;
-    return ik_shm_ptr(shm);
+    return ik_shm_ptr(g_child_shm);
 }
 
 /* argv: rwlock, area, iterations */
