@@ -119,8 +119,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uin
 #endif
 
 /* crc32c (Castagnoli) of p, continuing from crc (0 to start). */
-uint32_t ik__crc32c(uint32_t crc, const void *p, size_t n);
-uint32_t ik__crc32c(uint32_t crc, const void *p, size_t n)
+static uint32_t crc32c(uint32_t crc, const void *p, size_t n)
 {
     pthread_once(&crc_once, crc_init);
 #if defined(__x86_64__)
@@ -133,7 +132,7 @@ uint32_t ik__crc32c(uint32_t crc, const void *p, size_t n)
 static uint32_t rec_crc(const void *p, size_t n)
 {
     uint32_t len32 = (uint32_t)n;
-    return ik__crc32c(ik__crc32c(0, &len32, sizeof(len32)), p, n);
+    return crc32c(crc32c(0, &len32, sizeof(len32)), p, n);
 }
 
 /* ---- file size --------------------------------------------------------- */
