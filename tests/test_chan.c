@@ -670,6 +670,64 @@ static void test_python_wire_client(void **state)
     ik_listener_close(l);
 }
 
+/* ---- several writers on one pipe: messages up to PIPE_BUF stay whole ---- */
+
+#define ATOMIC_PAYLOAD (4096 - IK_FRAME_HDR_SIZE)
+
+struct writer_arg {
+    ik_chan *w;
+    int idx;
+};
+
+static int shared_writer(void *arg)
+{
+    struct writer_arg *a = arg;
+    uint8_t buf[ATOMIC_PAYLOAD];
+    for (int i = 0; i < 200; i++) {
+        memset(buf, 'A' + a->idx, sizeof(buf));
+        memcpy(buf, &i, sizeof(i));
+        if (ik_send(a->w, buf, sizeof(buf), 10000) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void test_pipe_buf_atomic_writers(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan *r, *w;
+    assert_ok(ik_chan_pair(&r, &w, "pipe"));
+    pid_t pids[4];
+    struct writer_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct writer_arg){w, i};
+        pids[i] = ikt_fork(shared_writer, &args[i]); /* all share w's write end */
+    }
+    ik_chan_close(w);
+    int per_pid[4] = {0};
+    for (int n = 0; n < 800; n++) {
+        uint8_t buf[ATOMIC_PAYLOAD];
+        size_t len;
+        assert_ok(ik_recv(r, buf, sizeof(buf), &len, 20000));
+        assert_int_equal(len, ATOMIC_PAYLOAD);
+        uint8_t tag = buf[sizeof(int)];
+        for (size_t k = sizeof(int); k < len; k++)
+            if (buf[k] != tag)
+                fail_msg("message %d interleaved at byte %zu", n, k);
+        int seq;
+        memcpy(&seq, buf, sizeof(seq));
+        int who = tag - 'A';
+        assert_true(who >= 0 && who < 4);
+        assert_int_equal(seq, per_pid[who]++); /* per writer, in order */
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ikt_wait(pids[i]), 0);
+    size_t len;
+    uint8_t b;
+    assert_ik(IK_ECLOSED, ik_recv(r, &b, 1, &len, 5000));
+    ik_chan_close(r);
+}
+
 /* ---- listener limits ------------------------------------------------------ */
 
 static void test_connection_limit(void **state)
@@ -724,6 +782,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_raw_mode),
         cmocka_unit_test(test_python_wire_client),
         cmocka_unit_test(test_connection_limit),
+        cmocka_unit_test(test_pipe_buf_atomic_writers),
     };
     for (size_t i = 0; i < IK__ARRAY_LEN(rest); i++)
         tests[n++] = rest[i];

@@ -523,6 +523,37 @@ static void test_openssl_s_client(void **state)
     ik_listener_close(a.l);
 }
 
+static void test_tls12_only_when_configured(void **state)
+{
+    IK__UNUSED(state);
+    for (int allow = 0; allow < 2; allow++) {
+        ik_chan_opts *o;
+        assert_ok(ik_chan_opts_new(&o));
+        assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
+        assert_ok(ik_chan_opts_set_tls12(o, allow));
+        struct tls_acceptor a = {0};
+        assert_ok(ik_listen(&a.l, "tls://127.0.0.1:0", o));
+        ik_chan_opts_free(o);
+        char url[600];
+        assert_ok(ik_listener_url(a.l, url, sizeof(url)));
+        pthread_create(&a.th, NULL, tls_accept_main, &a);
+        char out[8192];
+        int st = ikt_run(out, sizeof(out),
+                         "openssl s_client -connect %s -CAfile %s -verify_return_error -tls1_2 "
+                         "</dev/null 2>&1",
+                         url + strlen("tls://"), cf("ca.pem"));
+        pthread_join(a.th, NULL);
+        if (allow) {
+            assert_int_equal(st, 0);
+            assert_ok(a.rc);
+        } else {
+            assert_true(st != 0); /* TLS 1.3 only by default */
+            assert_ik(IK_EAUTH, a.rc);
+        }
+        ik_listener_close(a.l);
+    }
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -538,6 +569,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_plaintext_client_fails_cleanly),
         cmocka_unit_test(test_tls_handshake_timeout),
         cmocka_unit_test(test_openssl_s_client),
+        cmocka_unit_test(test_tls12_only_when_configured),
     };
     return cmocka_run_group_tests(tests, gen_certs, NULL);
 }

@@ -31,6 +31,8 @@ start_listener() {
 # 1. framed: one message from arguments, two from stdin lines, one from a file
 start_listener "$tmp/recv.out" "$IPCKIT" recv --listen --count 4 --timeout 20000 unix://clitest
 [[ $url == unix://clitest ]] || fail "url $url"
+"$IPCKIT" ls >"$tmp/ls.out"
+grep -Eq '^socket +clitest\.sock ' "$tmp/ls.out" || fail "ls lacks the socket: $(cat "$tmp/ls.out")"
 "$IPCKIT" send unix://clitest hello world
 printf 'line one\nline two\n' | "$IPCKIT" send unix://clitest
 printf 'from a file' >"$tmp/msg"
@@ -38,6 +40,17 @@ printf 'from a file' >"$tmp/msg"
 cat <&3 >/dev/null # EOF once recv has exited
 exec 3<&-
 printf 'hello world\nline one\nline two\nfrom a file\n' | cmp - "$tmp/recv.out" || fail "framed output"
+
+# 1b. a FIFO channel; ls shows both FIFOs while the listener lives
+exec 5< <("$IPCKIT" recv --listen --count 1 --timeout 20000 fifo://clififo 2>&1 >"$tmp/fifo.out")
+read -r -t 20 line <&5 || fail "fifo listener"
+"$IPCKIT" ls >"$tmp/ls.out"
+grep -Eq '^fifo +clififo\.up\.fifo ' "$tmp/ls.out" || fail "ls lacks the fifo"
+grep -Eq '^fifo +clififo\.down\.fifo ' "$tmp/ls.out" || fail "ls lacks the fifo"
+"$IPCKIT" send fifo://clififo through a fifo
+cat <&5 >/dev/null
+exec 5<&-
+grep -q '^through a fifo$' "$tmp/fifo.out" || fail "fifo output"
 
 # 2. raw over TCP (ephemeral port): bytes as they are
 start_listener "$tmp/raw.out" "$IPCKIT" recv --listen --raw --timeout 20000 tcp://127.0.0.1:0
