@@ -68,7 +68,37 @@ static int child_open_hold(int argc, char **argv)
     return hang();
 }
 
+/* race NAME GOFD READYFD CHECKFD JITTER_US: when GOFD is readable, spin for
+ * JITTER_US (to land at varied points of the gc), then open and map the
+ * segment (racing with the parent's gc), say so on READYFD, and once CHECKFD
+ * is readable verify that the inode we hold is still linked.
+ * Exit 0: held and still linked; 2: lost the race (already gone); 1: the
+ * segment was unlinked while we held it (gc bug). */
+static int child_race(int argc, char **argv)
+{
+    char c, path[128];
+    snprintf(path, sizeof(path), "/dev/shm/ik.%s", argv[0]);
+    if (read(atoi(argv[1]), &c, 1) != 1)
+        return 10;
+    uint64_t until = ik__now_ns() + (uint64_t)atol(argv[4]) * 1000u;
+    while (ik__now_ns() < until)
+        ; /* jitter only: correctness never depends on it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int st = 2;
+    if (fd >= 0) {
+        void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        st = p == MAP_FAILED ? 11 : 0;
+    }
+    if (write(atoi(argv[2]), &c, 1) != 1 || read(atoi(argv[3]), &c, 1) != 1)
+        return 12;
+    struct stat sb;
+    if (st == 0 && (fstat(fd, &sb) != 0 || sb.st_nlink == 0))
+        st = 1;
+    return st;
+}
+
 static const struct ikt_child_role roles[] = {
+    {"race", child_race},
     {"create-hold", child_create_hold},
     {"map-hold", child_map_hold},
     {"open-hold", child_open_hold},
@@ -554,6 +584,61 @@ static void test_fifo_and_socket(void **state)
     assert_int_equal(ik_obj_remove(sock, "fifo", 0), 1);
 }
 
+/* Race: a process opens an orphan while gc is collecting it. Either its open
+ * fails (the orphan was already out of reach) or gc must keep the segment: an
+ * object held by a live process is never unlinked. */
+static void test_gc_races_with_opener(void **state)
+{
+    int held = 0, lost = 0, rechecked = 0;
+    for (int i = 0; i < 100; i++) {
+        const char *name = ikt_name("reg-race");
+        make_orphan(name, "64");
+        int go[2], ready[2], check[2];
+        assert_int_equal(pipe(go), 0);
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(check), 0);
+        char a[16], b[16], c[16], j[16];
+        snprintf(j, sizeof(j), "%d", (i * 37) % 3000);
+        snprintf(a, sizeof(a), "%d", go[0]);
+        snprintf(b, sizeof(b), "%d", ready[1]);
+        snprintf(c, sizeof(c), "%d", check[0]);
+        /* All three fds stay open in the child (pipe() is not O_CLOEXEC). */
+        pid_t child = ikt_spawn(-1, "race", name, a, b, c, j, NULL);
+        track(child, true);
+        close(go[0]);
+        close(ready[1]);
+        close(check[0]);
+        assert_int_equal(write(go[1], "x", 1), 1);
+        struct gc_log log;
+        int removed = gc_one(name, 0, &log);
+        assert_true(removed == 0 || removed == 1);
+        rechecked += log.busy; /* isolated, then found in use and put back */
+        char x;
+        assert_int_equal(read(ready[0], &x, 1), 1);
+        /* A gc after the child reported: it holds it or it is gone. */
+        assert_int_equal(gc_one(name, 0, &log), 0);
+        assert_int_equal(write(check[1], "x", 1), 1);
+        track(child, false);
+        int st = ikt_wait(child);
+        if (st == 1)
+            fail_msg("iteration %d: segment unlinked while a live process held it", i);
+        assert_true(st == 0 || st == 2);
+        if (st == 0) {
+            held++;
+            assert_int_equal(removed, 0);
+            assert_int_equal(ik_obj_remove(name, NULL, 0), 1);
+        } else {
+            lost++;
+            assert_false(seg_exists(name));
+        }
+        close(go[1]);
+        close(ready[0]);
+        close(check[1]);
+    }
+    print_message("race: opener held it %d times (%d caught by the re-check), lost %d times\n",
+                  held, rechecked, lost);
+}
+
 /* A gc that died after renaming an object out of reach: the next scan puts
  * it back under its name. */
 static void test_quarantine_recovered(void **state)
@@ -585,6 +670,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_other_uid, kill_children),
         cmocka_unit_test_teardown(test_fifo_and_socket, kill_children),
         cmocka_unit_test_teardown(test_quarantine_recovered, kill_children),
+        cmocka_unit_test_teardown(test_gc_races_with_opener, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
