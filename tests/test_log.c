@@ -840,6 +840,21 @@ static void test_path_attacks(void **state)
     assert_ik(IK_EPERM_OWNER, ik_log_open(&log, target, 0, IK_LOG_CREATE));
 }
 
+/* examples/log_view runs by itself, shows every writer's lines, and exits 0. */
+static void test_example_log_view(void **state)
+{
+    char exe[512];
+    snprintf(exe, sizeof(exe), "%s/examples/log_view", ikt_bindir());
+    if (access(exe, X_OK) != 0)
+        skip(); /* examples not built */
+    static char out[8192];
+    assert_int_equal(ikt_run(out, sizeof(out), "'%s'", exe), 0);
+    assert_non_null(strstr(out, "writer 0: done"));
+    assert_non_null(strstr(out, "writer 1: done"));
+    assert_non_null(strstr(out, "writer 2: done"));
+    assert_non_null(strstr(out, "3 writers, log end at byte"));
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -854,6 +869,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_threads_share_handle),
         cmocka_unit_test(test_corrupt_and_hostile),
         cmocka_unit_test(test_path_attacks),
+        cmocka_unit_test(test_example_log_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
