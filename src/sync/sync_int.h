@@ -61,6 +61,30 @@ struct ik__sem {
 };
 _Static_assert(sizeof(struct ik__sem) <= IK_SEM_SIZE, "ik_sem layout");
 
+enum { RW_OK = 0, RW_DEAD = 1, RW_REPAIR = 2, RW_LOST = 3 };
+
+struct ik__rw_reader {
+    int32_t pid;
+    uint32_t count;
+    uint64_t start;
+};
+
+struct ik__rwlock {
+    pthread_mutex_t guard;
+    _Atomic uint32_t seq; /* futex word: bumped on every release */
+    _Atomic uint32_t waiters;
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+    uint32_t state; /* RW_* */
+    uint32_t wr_waiting;
+    int32_t w_tid; /* writer thread, 0 none */
+    int32_t w_pid;
+    uint64_t w_start;
+    struct ik__rw_reader rd[IK_RWLOCK_READERS];
+};
+_Static_assert(sizeof(struct ik__rwlock) <= IK_RWLOCK_SIZE, "ik_rwlock layout");
+
 /* ---- process identity ------------------------------------------------- */
 
 /* Cached pid / start time / tid of the caller (reset in fork children). */
