@@ -35,8 +35,8 @@ extern "C" {
  * out after part of a message left also closes the channel (the receiver
  * never sees a partial message). Wire format: docs/wire.md.
  *
- * Thread-safety: a channel may be used by one sender thread and one receiver
- * thread at a time; listeners by one thread at a time.
+ * Thread-safety: a channel or listener is used by one thread at a time
+ * (different channels are independent). Share one across threads with a lock.
  */
 typedef struct ik_chan ik_chan;
 typedef struct ik_listener ik_listener;
@@ -103,7 +103,8 @@ IK_EXPORT IK_NODISCARD int ik_accept(ik_listener *lst, ik_chan **out, int timeou
 /* The listener's address as a URL (the real port for tcp://...:0). Writes
  * into buf (IK_ENAMETOOLONG if cap is too small). */
 IK_EXPORT IK_NODISCARD int ik_listener_url(const ik_listener *lst, char *buf, size_t cap);
-/* Pollable fd (readable when ik_accept would not block). Owned by lst. */
+/* Pollable fd (readable when a connection is waiting). Owned by lst.
+ * IK_ENOTSUP for fifo:// (FIFOs have no such event). */
 IK_EXPORT int ik_listener_pollfd(const ik_listener *lst);
 /* Close the listener and remove its socket/FIFO files. Live channels stay. */
 IK_EXPORT void ik_listener_close(ik_listener *lst);

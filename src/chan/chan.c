@@ -207,7 +207,9 @@ int ik_listener_url(const ik_listener *l, char *buf, size_t cap)
 
 int ik_listener_pollfd(const ik_listener *l)
 {
-    return l ? l->fd : IK_EINVAL;
+    if (l == NULL)
+        return IK_EINVAL;
+    return l->fd >= 0 ? l->fd : IK_ENOTSUP;
 }
 
 static void live_put(struct ik__lst_count *c)

@@ -291,9 +291,9 @@ static int client_ctx(SSL_CTX **out, const struct ik_chan_opts *o, char *detail,
     return 0;
 }
 
-/* Stack TLS over lower (owned by io from here on) and run the handshake. */
-static int handshake(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int server,
-                     const char *host, uint64_t deadline)
+/* Stack TLS over lower (owned by io from here on). */
+static int tls_setup(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int server,
+                     const char *host)
 {
     pthread_once(&bio_once, bio_init_once);
     ik__io_init(io, &tls_io_ops, lower->rfd, lower->wfd);
@@ -314,7 +314,10 @@ static int handshake(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int 
     }
     BIO_set_data(b, lower);
     SSL_set_bio(t->ssl, b, b);
-    if (!server && host != NULL) {
+    if (server) {
+        SSL_set_accept_state(t->ssl);
+    } else {
+        SSL_set_connect_state(t->ssl);
         unsigned char tmp[16];
         int is_ip = inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
         if (is_ip) {
@@ -324,69 +327,168 @@ static int handshake(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int 
             SSL_set1_host(t->ssl, host);
         }
     }
-    for (;;) {
-        ERR_clear_error();
-        int r = server ? SSL_accept(t->ssl) : SSL_connect(t->ssl);
-        if (r == 1)
-            return 0;
-        int rc = ssl_want(io, t->ssl, r, IK_EAUTH);
-        if (rc == IK_EAGAIN) {
-            rc = ik__wait_fd(io->want == POLLOUT ? io->wfd : io->rfd, io->want, deadline);
-            if (rc == 0)
-                continue;
-            snprintf(io->detail, sizeof(io->detail), "tls handshake timed out");
-        } else if (rc == 0) {
-            rc = IK_EAUTH;
-            snprintf(io->detail, sizeof(io->detail), "tls handshake: peer closed");
-        }
-        char keep[sizeof(io->detail)];
-        memcpy(keep, io->detail, sizeof(keep));
-        tls_close(io);
-        memcpy(io->detail, keep, sizeof(keep));
-        return rc;
+    return 0;
+}
+
+/* One non-blocking handshake step: 0 done, IK_EAGAIN (io->want set), or
+ * IK_EAUTH with the reason in io->detail. */
+static int tls_step(struct ik__io *io)
+{
+    struct tls_ctx *t = io->ctx;
+    ERR_clear_error();
+    int r = SSL_do_handshake(t->ssl);
+    if (r == 1)
+        return 0;
+    int rc = ssl_want(io, t->ssl, r, IK_EAUTH);
+    if (rc == 0) {
+        snprintf(io->detail, sizeof(io->detail), "tls handshake: peer closed");
+        rc = IK_EAUTH;
     }
+    return rc;
+}
+
+/* Release a failed layer but keep its detail for the caller. */
+static void tls_fail(struct ik__io *io)
+{
+    char keep[sizeof(io->detail)];
+    memcpy(keep, io->detail, sizeof(keep));
+    tls_close(io);
+    memcpy(io->detail, keep, sizeof(keep));
 }
 
 /* ---- transport ---------------------------------------------------------- */
 
+/*
+ * The listener runs many handshakes at once: ik_accept polls the listening
+ * socket and every pending handshake, and returns the first one that
+ * completes. Each pending handshake has its own deadline (hs_timeout), and
+ * at most max_conns are pending, so idle or slow clients cannot hold up a
+ * real one.
+ */
+struct tls_pending {
+    struct ik__io io;
+    uint64_t deadline;
+};
+
+struct tls_lst {
+    SSL_CTX *ctx;
+    struct tls_pending *p;
+    int n, cap;
+};
+
 static int tls_listen(struct ik_listener *l)
 {
     char detail[256] = "";
-    SSL_CTX *ctx;
-    int rc = server_ctx(&ctx, &l->opts, detail, sizeof(detail));
+    struct tls_lst *tl = calloc(1, sizeof(*tl));
+    if (tl == NULL)
+        return IK_ENOMEM;
+    tl->cap = l->opts.max_conns < 1024 ? l->opts.max_conns : 1024;
+    tl->p = calloc((size_t)tl->cap, sizeof(*tl->p));
+    int rc = tl->p ? server_ctx(&tl->ctx, &l->opts, detail, sizeof(detail)) : IK_ENOMEM;
     if (rc != 0) {
         ik__set_last_detail(detail);
+        free(tl->p);
+        free(tl);
         return rc;
     }
     rc = ik__tcp_listen(l, "tls");
     if (rc != 0) {
-        SSL_CTX_free(ctx);
+        SSL_CTX_free(tl->ctx);
+        free(tl->p);
+        free(tl);
         return rc;
     }
-    l->ctx = ctx;
+    l->ctx = tl;
     return 0;
+}
+
+static void pending_drop(struct tls_lst *tl, int i)
+{
+    tl->p[i] = tl->p[--tl->n];
+}
+
+/* Take new connections from the backlog while there is room. */
+static void take_new(struct ik_listener *l, struct tls_lst *tl)
+{
+    while (tl->n < tl->cap) {
+        struct ik__io *lower = calloc(1, sizeof(*lower));
+        if (lower == NULL)
+            return;
+        if (ik__tcp_accept(l, lower, 0) != 0) {
+            free(lower);
+            return;
+        }
+        struct tls_pending *pd = &tl->p[tl->n];
+        if (tls_setup(&pd->io, lower, tl->ctx, 1, NULL) != 0)
+            return;
+        pd->deadline = ik__deadline(l->opts.hs_timeout_ms);
+        tl->n++;
+    }
 }
 
 static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
 {
-    struct ik__io *lower = calloc(1, sizeof(*lower));
-    if (lower == NULL)
+    struct tls_lst *tl = l->ctx;
+    struct pollfd *pf = malloc(sizeof(*pf) * (size_t)(tl->cap + 1));
+    if (pf == NULL)
         return IK_ENOMEM;
-    int rc = ik__tcp_accept(l, lower, deadline);
-    if (rc != 0) {
-        free(lower);
-        return rc;
+    int rc;
+    for (;;) {
+        take_new(l, tl);
+        /* Step every pending handshake; hand out the first finished one. */
+        uint64_t now = ik__now_ns(), next = deadline;
+        rc = IK_EAGAIN;
+        for (int i = 0; i < tl->n && rc == IK_EAGAIN; i++) {
+            struct tls_pending *pd = &tl->p[i];
+            int st = tls_step(&pd->io);
+            if (st == 0) {
+                *io = pd->io;
+                pending_drop(tl, i);
+                rc = 0;
+            } else if (st != IK_EAGAIN || now >= pd->deadline) {
+                if (st == IK_EAGAIN)
+                    snprintf(pd->io.detail, sizeof(pd->io.detail), "tls handshake timed out");
+                tls_fail(&pd->io);
+                memcpy(io->detail, pd->io.detail, sizeof(io->detail));
+                pending_drop(tl, i);
+                rc = IK_EAUTH;
+            } else if (pd->deadline < next) {
+                next = pd->deadline;
+            }
+        }
+        if (rc != IK_EAGAIN)
+            break;
+        int n = 0;
+        if (tl->n < tl->cap)
+            pf[n++] = (struct pollfd){.fd = l->fd, .events = POLLIN};
+        for (int i = 0; i < tl->n; i++) {
+            struct ik__io *pio = &tl->p[i].io;
+            pf[n++] = (struct pollfd){.fd = pio->want == POLLOUT ? pio->wfd : pio->rfd,
+                                      .events = pio->want};
+        }
+        int pr = poll(pf, (nfds_t)n, ik__ms_left(next));
+        if (pr < 0 && errno != EINTR) {
+            rc = ik__errno();
+            break;
+        }
+        if (pr == 0 && next == deadline && ik__ms_left(deadline) == 0) {
+            rc = IK_ETIMEDOUT;
+            break;
+        }
     }
-    /* The handshake gets its own bound so idle peers cannot hold accept. */
-    uint64_t hs = ik__deadline(l->opts.hs_timeout_ms);
-    rc = handshake(io, lower, l->ctx, 1, NULL, hs < deadline ? hs : deadline);
-    return rc == IK_ETIMEDOUT ? IK_EAUTH : rc;
+    free(pf);
+    return rc;
 }
 
 static void tls_lst_close(struct ik_listener *l)
 {
+    struct tls_lst *tl = l->ctx;
     ik__tcp_lst_close(l);
-    SSL_CTX_free(l->ctx);
+    for (int i = 0; i < tl->n; i++)
+        tls_close(&tl->p[i].io);
+    SSL_CTX_free(tl->ctx);
+    free(tl->p);
+    free(tl);
 }
 
 static int tls_dial(struct ik__io *io, const struct ik__url *u, const struct ik_chan_opts *o,
@@ -408,8 +510,18 @@ static int tls_dial(struct ik__io *io, const struct ik__url *u, const struct ik_
         SSL_CTX_free(ctx);
         return rc;
     }
-    rc = handshake(io, lower, ctx, 0, u->host, deadline);
+    rc = tls_setup(io, lower, ctx, 0, u->host);
     SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+    while (rc == 0) {
+        rc = tls_step(io);
+        if (rc != IK_EAGAIN)
+            break;
+        rc = ik__wait_fd(io->want == POLLOUT ? io->wfd : io->rfd, io->want, deadline);
+        if (rc != 0)
+            snprintf(io->detail, sizeof(io->detail), "tls handshake timed out");
+    }
+    if (rc != 0 && io->ops != NULL)
+        tls_fail(io);
     return rc;
 }
 

@@ -118,7 +118,7 @@ static int fifo_listen(struct ik_listener *l)
     holds[1] = open(l->path2, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     l->ctx = holds;
     l->aux = lk;
-    l->fd = lk;
+    l->fd = -1; /* nothing to poll: the lock socket never becomes readable */
     snprintf(l->bound, sizeof(l->bound), "fifo://%s", l->url.name);
     return 0;
 }
