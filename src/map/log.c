@@ -28,6 +28,10 @@
 #define RDONLY_SLICE (10 * 1000000ull)  /* read-only handles cannot flag themselves */
 #define SPIN_CHECKS  128
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
 #else
@@ -186,7 +190,14 @@ static int ensure_file(struct ik_log *l, uint64_t end)
             return rc;
     }
     atomic_max(&l->hdr->file_size, target);
+    uint64_t from = LOAD_RLX(&l->fsize_ok);
     atomic_max(&l->fsize_ok, target);
+    /* Fault the new chunk in now, in one call, rather than page by page in
+     * the middle of appends (best effort; Linux >= 5.14). */
+    if (from < target)
+        (void)madvise(l->base + (from & ~(uint64_t)(ik__page_size() - 1)),
+                      (size_t)(target - (from & ~(uint64_t)(ik__page_size() - 1))),
+                      MADV_POPULATE_WRITE);
     return 0;
 }
 
