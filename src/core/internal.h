@@ -31,12 +31,14 @@ int ik__ms_left(uint64_t deadline);
 /* ---- processes (platform) ----------------------------------------------- */
 
 /* Start time of pid in clock ticks since boot (/proc/<pid>/stat field 22).
- * Returns 0 or IK_ESRCH (gone or zombie). */
+ * Returns 0, IK_ESRCH (gone or zombie), or another IK_E* when /proc could not
+ * be read (EMFILE ...): that says nothing about the process. */
 int ik__proc_start_time(int pid, uint64_t *start);
 /* Start time of the calling process, cached. */
 uint64_t ik__self_start_time(void);
 /* True if the process (pid, start) still runs: exists, not a zombie, and the
- * same start time (start 0: any). */
+ * same start time (start 0: any). When /proc cannot be read it answers true:
+ * a live process is never declared dead. */
 bool ik__proc_alive(int pid, uint64_t start);
 
 /* ---- futex (platform) --------------------------------------------------- */

@@ -12,12 +12,15 @@ static int read_stat(int pid, char *state, uint64_t *start)
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return IK_ESRCH;
+    if (fd < 0) /* only a missing entry means gone; EMFILE etc. say nothing */
+        return (errno == ENOENT || errno == ESRCH) ? IK_ESRCH : ik__errno();
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    int err = errno;
     close(fd);
-    if (n <= 0)
-        return IK_ESRCH;
+    if (n < 0)
+        return err == ESRCH ? IK_ESRCH : -err;
+    if (n == 0)
+        return IK_ESRCH; /* reaped between open and read */
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
     if (p == NULL || p[1] != ' ')
@@ -69,7 +72,10 @@ uint64_t ik__self_start_time(void)
 bool ik__proc_alive(int pid, uint64_t start)
 {
     uint64_t s;
-    if (ik__proc_start_time(pid, &s) != 0)
+    int rc = ik__proc_start_time(pid, &s);
+    if (rc == IK_ESRCH)
         return false;
+    if (rc != 0)
+        return true; /* cannot tell (EMFILE, ...): never declare a live process dead */
     return start == 0 || s == start;
 }
