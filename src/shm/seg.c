@@ -126,23 +126,16 @@ int ik__seg_create(struct ik__seg *seg, const char *name, unsigned kind, size_t 
     if (flags & IK_SHM_HUGE_REQUIRED)
         return IK_ENOTSUP; /* tmpfs huge pages depend on mount options; use ik_shm_anon */
     mode_t mode = ik__perm_mode(perm);
-    const char *leaf = path + sizeof(IK__SHM_DIR);
 
-    int dfd = open(IK__SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return ik__errno();
     /* Build the segment unnamed, then link it in: openers never see it half-made. */
     bool tmpfile = true;
-    int fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+    int fd = open(IK__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
     if (fd < 0) {
         tmpfile = false;
-        fd = openat(dfd, leaf, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
+        fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, mode);
     }
-    if (fd < 0) {
-        rc = ik__errno();
-        close(dfd);
-        return rc;
-    }
+    if (fd < 0)
+        return ik__errno();
     if (fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)total) != 0) {
         rc = errno == EFBIG ? IK_EINVAL : ik__errno();
         goto fail;
@@ -154,19 +147,17 @@ int ik__seg_create(struct ik__seg *seg, const char *name, unsigned kind, size_t 
     if (tmpfile) {
         char proc[64];
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, proc, dfd, leaf, AT_SYMLINK_FOLLOW) != 0) {
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0) {
             rc = ik__errno();
             munmap(seg->base, seg->map_len);
             goto fail;
         }
     }
-    close(dfd);
     return 0;
 fail:
     if (!tmpfile)
-        unlinkat(dfd, leaf, 0);
+        unlink(path);
     close(fd);
-    close(dfd);
     return rc;
 }
 
