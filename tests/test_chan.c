@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -728,6 +731,92 @@ static void test_pipe_buf_atomic_writers(void **state)
     ik_chan_close(r);
 }
 
+/* ---- EINTR is handled inside ------------------------------------------ */
+
+static volatile sig_atomic_t ticks;
+
+static void on_alarm(int sig)
+{
+    IK__UNUSED(sig);
+    ticks++;
+}
+
+static void test_eintr_handled_inside(void **state)
+{
+    IK__UNUSED(state);
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: calls get EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 2000}, {0, 2000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    const char *kinds[] = {"pipe", "unix"};
+    for (int k = 0; k < 2; k++) {
+        ik_chan *a, *b;
+        assert_ok(ik_chan_pair(&a, &b, kinds[k]));
+        struct echo e = {.ch = b};
+        pthread_t th;
+        pthread_create(&th, NULL, echo_main, &e);
+        for (int i = 0; i < 3; i++)
+            roundtrip(&cases[k], a, 4u << 20, (unsigned)i); /* blocks many times */
+        char buf[8];
+        size_t len;
+        uint64_t t0 = ik__now_ns();
+        assert_ik(IK_ETIMEDOUT, ik_recv(a, buf, sizeof(buf), &len, 100));
+        assert_true(ik__now_ns() - t0 >= 100u * 1000000u);
+        assert_ik(0, ik_send(a, "bye!", 4, 1000));
+        pthread_join(th, NULL);
+        ik_chan_close(a);
+        ik_chan_close(b);
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    signal(SIGALRM, SIG_DFL);
+    assert_true(ticks > 0);
+}
+
+/* ---- TCP: options and connect timeout --------------------------------- */
+
+static void test_tcp_options_and_connect_timeout(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tcp://127.0.0.1:0?backlog=1", NULL));
+    char url[128], durl[160];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    ik_chan *c;
+    assert_ok(ik_dial(&c, url, NULL));
+    int fd, v = 0;
+    socklen_t sl = sizeof(v);
+    assert_ok(ik_chan_fd(c, &fd, NULL));
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &sl), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &sl), 0);
+    assert_int_equal(v, 1);
+    /* Nobody accepts: once the backlog is full, SYNs are dropped and the
+     * dial must give up at its timeout (never earlier). */
+    snprintf(durl, sizeof(durl), "%s?timeout=200", url);
+    ik_chan *more[16];
+    int n = 0, rc = 0;
+    uint64_t t0 = 0;
+    while (n < 16) {
+        t0 = ik__now_ns();
+        rc = ik_dial(&more[n], durl, NULL);
+        if (rc != 0)
+            break;
+        n++;
+    }
+    assert_ik(IK_ETIMEDOUT, rc);
+    assert_true(ik__now_ns() - t0 >= 200u * 1000000u);
+    for (int i = 0; i < n; i++)
+        ik_chan_close(more[i]);
+    ik_chan_close(c);
+    ik_listener_close(l);
+    /* nobody listening at all */
+    assert_ok(ik_listen(&l, "tcp://127.0.0.1:0", NULL));
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    ik_listener_close(l);
+    assert_ik(IK_ECONNREFUSED, ik_dial(&c, url, NULL));
+}
+
 /* ---- listener limits ------------------------------------------------------ */
 
 static void test_connection_limit(void **state)
@@ -783,6 +872,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_python_wire_client),
         cmocka_unit_test(test_connection_limit),
         cmocka_unit_test(test_pipe_buf_atomic_writers),
+        cmocka_unit_test(test_eintr_handled_inside),
+        cmocka_unit_test(test_tcp_options_and_connect_timeout),
     };
     for (size_t i = 0; i < IK__ARRAY_LEN(rest); i++)
         tests[n++] = rest[i];

@@ -52,6 +52,28 @@ cat <&5 >/dev/null
 exec 5<&-
 grep -q '^through a fifo$' "$tmp/fifo.out" || fail "fifo output"
 
+# 1c. ipckit gc: a live listener's FIFOs and socket stay; a dead one's socket goes
+exec 6< <(exec "$IPCKIT" recv --listen fifo://gcf-$$ 2>&1)
+fpid=$!
+read -r -t 20 line <&6 || fail "gc fifo listener"
+exec 7< <(exec "$IPCKIT" recv --listen unix://gcs-$$ 2>&1)
+spid=$!
+read -r -t 20 line <&7 || fail "gc socket listener"
+"$IPCKIT" gc -q gcf- >/dev/null
+"$IPCKIT" gc -q gcs- >/dev/null
+"$IPCKIT" ls >"$tmp/ls.out"
+grep -q "gcf-$$.up.fifo" "$tmp/ls.out" || fail "gc removed a live FIFO"
+grep -q "gcs-$$.sock" "$tmp/ls.out" || fail "gc removed a live socket"
+kill -9 "$fpid" "$spid"
+cat <&6 >/dev/null; exec 6<&-
+cat <&7 >/dev/null; exec 7<&-
+"$IPCKIT" gc -q gcf- >/dev/null
+"$IPCKIT" gc -q gcs- >/dev/null
+"$IPCKIT" ls >"$tmp/ls.out"
+# (dead FIFOs: the registry keeps them while any process it cannot inspect
+# runs as the same uid, as when root; see docs/registry.md)
+! grep -q "gcs-$$" "$tmp/ls.out" || fail "gc left a dead socket"
+
 # 2. raw over TCP (ephemeral port): bytes as they are
 start_listener "$tmp/raw.out" "$IPCKIT" recv --listen --raw --timeout 20000 tcp://127.0.0.1:0
 printf 'raw bytes\n' | "$IPCKIT" send --raw "$url"
