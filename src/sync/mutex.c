@@ -152,13 +152,15 @@ static int notrec_fixup(struct ik__mutex *m)
     return IK_ENOTRECOVERABLE;
 }
 
-static inline int mutex_lock(ik_mutex *mm, uint64_t deadline)
+/* Try first, then the sliced slow path (kept out of line so the fast
+ * paths stay a check and a tail call). */
+static __attribute__((noinline)) int mutex_lock(ik_mutex *mm, uint64_t deadline)
 {
     struct ik__mutex *m = M(mm);
     if (m == NULL || m->magic != IK__MUTEX_MAGIC)
         return IK_EINVAL;
     int e = pthread_mutex_trylock(&m->pm);
-    if (__builtin_expect(e == 0, 1))
+    if (e == 0)
         return 0;
     if (e == ENOTRECOVERABLE)
         return notrec_fixup(m);
@@ -169,9 +171,16 @@ static inline int mutex_lock(ik_mutex *mm, uint64_t deadline)
     return mutex_slow(m, deadline);
 }
 
-int ik_mutex_lock(ik_mutex *m)
+int ik_mutex_lock(ik_mutex *mm)
 {
-    return mutex_lock(m, UINT64_MAX);
+    struct ik__mutex *m = M(mm);
+    /* In place: nothing to detect, glibc and the kernel do all the work. */
+    if (__builtin_expect(m != NULL && m->magic == IK__MUTEX_MAGIC && !(m->flags & IK__SYNC_NAMED),
+                         1)) {
+        int e = pthread_mutex_lock(&m->pm);
+        return __builtin_expect(e == 0, 1) ? 0 : ik__pt_err(e);
+    }
+    return mutex_lock(mm, UINT64_MAX);
 }
 
 int ik_mutex_trylock(ik_mutex *m)
@@ -190,9 +199,10 @@ int ik_mutex_timedlock(ik_mutex *m, int timeout_ms)
 
 int ik_mutex_unlock(ik_mutex *m)
 {
-    if (m == NULL || M(m)->magic != IK__MUTEX_MAGIC)
+    if (__builtin_expect(m == NULL || M(m)->magic != IK__MUTEX_MAGIC, 0))
         return IK_EINVAL;
-    return ik__pt_err(pthread_mutex_unlock(&M(m)->pm));
+    int e = pthread_mutex_unlock(&M(m)->pm);
+    return __builtin_expect(e == 0, 1) ? 0 : ik__pt_err(e);
 }
 
 int ik_mutex_consistent(ik_mutex *m)
