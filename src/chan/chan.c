@@ -424,7 +424,8 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
             }
             wv = lim;
         }
-        ssize_t r = ch->io.ops->writev(&ch->io, wv, wn, first ? fds : NULL, first ? nfds : 0);
+        ssize_t r = ch->io.ops->writev(&ch->io, wv, wn, first ? fds : NULL, first ? nfds : 0,
+                                       deadline == UINT64_MAX);
         if (r >= 0) {
             if (ch->dgram) {
                 if ((uint64_t)r != left)

@@ -65,7 +65,7 @@ struct ik__io;
 /* One layer of a connection (socket, pipe pair, TLS over a lower layer).
  * Read fds are blocking, so a wait without deadline is a single read()
  * (wait=1); with wait=0 a read never blocks (MSG_DONTWAIT, or poll first).
- * Writes never block (MSG_DONTWAIT; pipe write ends are O_NONBLOCK). */
+ * Writes block only with wait=1 (sockets); pipe write ends are O_NONBLOCK. */
 struct ik__io_ops {
     /* Read up to n bytes: count > 0, 0 at orderly EOF, IK_EAGAIN (io->want
      * says POLLIN/POLLOUT) or a negative IK_E*. Packet transports return one
@@ -74,8 +74,10 @@ struct ik__io_ops {
     ssize_t (*read)(struct ik__io *io, void *buf, size_t n, int wait);
     /* Write from iov (with fds attached to the first byte if nfds > 0):
      * count >= 0, IK_EAGAIN (io->want set) or a negative IK_E*. Never
-     * SIGPIPE; a gone peer is IK_ECLOSED. */
-    ssize_t (*writev)(struct ik__io *io, const struct iovec *iov, int n, const int *fds, int nfds);
+     * SIGPIPE; a gone peer is IK_ECLOSED. wait=1: may block (no deadline),
+     * so a socket takes a large message in one call. */
+    ssize_t (*writev)(struct ik__io *io, const struct iovec *iov, int n, const int *fds, int nfds,
+                      int wait);
     /* Datagram transports: size of the next datagram without consuming it
      * (IK_EAGAIN if none). NULL elsewhere. */
     ssize_t (*peek_len)(struct ik__io *io);

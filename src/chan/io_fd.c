@@ -78,13 +78,13 @@ static ssize_t sock_read(struct ik__io *io, void *buf, size_t n, int wait)
 }
 
 static ssize_t sock_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
-                           int nfds)
+                           int nfds, int wait)
 {
     if (nfds > 0 || fds != NULL)
         return IK_ENOTSUP;
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
     for (;;) {
-        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -152,7 +152,7 @@ static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet, int
 }
 
 static ssize_t unix_send(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
-                         int nfds, int flags)
+                         int nfds, int wait)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int) * IK_FD_MAX)];
@@ -172,7 +172,7 @@ static ssize_t unix_send(struct ik__io *io, const struct iovec *iov, int n, cons
         memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
     }
     for (;;) {
-        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT | flags);
+        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -193,9 +193,9 @@ static ssize_t unix_read(struct ik__io *io, void *buf, size_t n, int wait)
 }
 
 static ssize_t unix_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
-                           int nfds)
+                           int nfds, int wait)
 {
-    return unix_send(io, iov, n, fds, nfds, 0);
+    return unix_send(io, iov, n, fds, nfds, wait);
 }
 
 static int unix_peer(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid)
@@ -306,8 +306,9 @@ static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
 }
 
 static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
-                           int nfds)
+                           int nfds, int wait)
 {
+    IK__UNUSED(wait); /* the write end stays O_NONBLOCK: waits go through poll */
     if (nfds > 0 || fds != NULL)
         return IK_ENOTSUP;
     ssize_t r;

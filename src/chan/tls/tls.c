@@ -47,7 +47,7 @@ static int bio_write(BIO *b, const char *buf, int n)
     struct ik__io *lower = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     struct iovec v = {(void *)buf, (size_t)n};
-    ssize_t r = lower->ops->writev(lower, &v, 1, NULL, 0);
+    ssize_t r = lower->ops->writev(lower, &v, 1, NULL, 0, 0);
     if (r >= 0)
         return (int)r;
     if (r == IK_EAGAIN) {
@@ -130,8 +130,9 @@ static ssize_t tls_read(struct ik__io *io, void *buf, size_t n, int wait)
 }
 
 static ssize_t tls_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
-                          int nfds)
+                          int nfds, int wait)
 {
+    IK__UNUSED(wait);
     if (nfds > 0 || fds != NULL)
         return IK_ENOTSUP;
     struct tls_ctx *t = io->ctx;

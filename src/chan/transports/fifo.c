@@ -222,7 +222,7 @@ static int fifo_dial(struct ik__io *io, const struct ik__url *u, const struct ik
     char c = HELLO;
     struct iovec v = {&c, 1};
     ssize_t r;
-    while ((r = io->ops->writev(io, &v, 1, NULL, 0)) == IK_EAGAIN) {
+    while ((r = io->ops->writev(io, &v, 1, NULL, 0, 0)) == IK_EAGAIN) {
         rc = ik__wait_fd(wfd, POLLOUT, deadline);
         if (rc != 0)
             break;
