@@ -216,6 +216,14 @@ static void test_ls_and_gc(void **state)
     assert_ik(IK_ENOENT, ik_mutex_open(&m, name, 0));
 }
 
+static void test_example_critical_section(void **state)
+{
+    char out[8192];
+    int st = ikt_run(out, sizeof(out), "%s/examples/critical_section 3 20000", ikt_bindir());
+    if (st != 0 || strstr(out, "repairing") == NULL || strstr(out, "record consistent") == NULL)
+        fail_msg("critical_section exited %d:\n%s", st, out);
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -223,6 +231,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_locks_shows_holder_and_waiter),
         cmocka_unit_test(test_locks_flags_cycle),
         cmocka_unit_test(test_ls_and_gc),
+        cmocka_unit_test(test_example_critical_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
