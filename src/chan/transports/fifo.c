@@ -57,6 +57,28 @@ static int fifo_check(const char *path)
     return ik__perm_check(&st, NULL);
 }
 
+/* open() a FIFO without following symlinks, then verify what was opened
+ * (fstat: a FIFO, ours, mode 0600) so a swap after fifo_check cannot win.
+ * Returns the fd or a negative IK_E* (-ENXIO: no reader yet, for the
+ * dialer's retry). */
+static int fifo_open(const char *path, int flags)
+{
+    int fd = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ELOOP ? IK_EUNSAFE : -errno;
+    struct stat st;
+    int rc = fstat(fd, &st) != 0 ? ik__errno() : 0;
+    if (rc == 0 && (!S_ISFIFO(st.st_mode) || (st.st_mode & 0077) != 0))
+        rc = IK_EUNSAFE;
+    if (rc == 0)
+        rc = ik__perm_check(&st, NULL);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 static int fifo_make(const char *path)
 {
     if (mkfifo(path, 0600) == 0)
@@ -128,9 +150,9 @@ static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadli
     int rc = fifo_check(l->path);
     if (rc != 0)
         return rc;
-    int rfd = open(l->path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    int rfd = fifo_open(l->path, O_RDONLY);
     if (rfd < 0)
-        return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+        return rfd;
     for (;;) {
         rc = ik__wait_fd(rfd, POLLIN, deadline);
         if (rc != 0)
@@ -143,9 +165,9 @@ static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadli
             rc = r == 0 ? IK_ECLOSED : IK_EPROTO;
             break;
         }
-        int wfd = open(l->path2, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        int wfd = fifo_open(l->path2, O_WRONLY);
         if (wfd < 0) {
-            rc = errno == ENXIO ? IK_ECLOSED : errno == ELOOP ? IK_EUNSAFE : ik__errno();
+            rc = wfd == -ENXIO ? IK_ECLOSED : wfd;
             break;
         }
         char ack = ACK;
@@ -192,18 +214,17 @@ static int fifo_dial(struct ik__io *io, const struct ik__url *u, const struct ik
         return rc;
     if ((rc = fifo_check(up)) != 0 || (rc = fifo_check(down)) != 0)
         return rc;
-    int rfd = open(down, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    int rfd = fifo_open(down, O_RDONLY);
     if (rfd < 0)
-        return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+        return rfd;
     int wfd;
     for (;;) {
-        wfd = open(up, O_WRONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        wfd = fifo_open(up, O_WRONLY);
         if (wfd >= 0)
             break;
-        if (errno != ENXIO) {
-            rc = errno == ELOOP ? IK_EUNSAFE : ik__errno();
+        if (wfd != -ENXIO) {
             close(rfd);
-            return rc;
+            return wfd;
         }
         /* No server in ik_accept yet: FIFOs have no event for that, so
          * retry every 2 ms until the deadline. */
