@@ -172,7 +172,10 @@ extern const struct ik__transport ik__tp_pipe, ik__tp_fifo, ik__tp_unix, ik__tp_
 /* Wait until fd is ready for events or the deadline passes: 0, IK_ETIMEDOUT. */
 int ik__wait_fd(int fd, short events, uint64_t deadline);
 
-/* Unix helpers shared by unix.c users. */
+/* Unix accept policy (policy.c): the listener's euid, or a uid/gid of the
+ * allow-list. ik__unix_policy_check reads SO_PEERCRED of a connected socket:
+ * 0 or IK_EAUTH with the peer's uid/gid/pid in detail. */
+int ik__policy_allows(const struct ik_chan_opts *o, uid_t uid, gid_t gid);
 int ik__unix_policy_check(int fd, const struct ik_chan_opts *o, char *detail, size_t cap);
 
 /* TCP helpers used by the TLS layer (tcp.c). */

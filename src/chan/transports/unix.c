@@ -94,25 +94,6 @@ static int addr_live(const struct uaddr *a, int type)
     return !(e == ECONNREFUSED || e == ENOENT);
 }
 
-int ik__unix_policy_check(int fd, const struct ik_chan_opts *o, char *detail, size_t cap)
-{
-    struct ucred cr;
-    socklen_t sl = sizeof(cr);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) != 0)
-        return ik__errno();
-    if (cr.uid == geteuid())
-        return 0;
-    for (int i = 0; i < o->n_uid; i++)
-        if (o->allow_uid[i] == cr.uid)
-            return 0;
-    for (int i = 0; i < o->n_gid; i++)
-        if (o->allow_gid[i] == cr.gid)
-            return 0;
-    snprintf(detail, cap, "peer uid %u gid %u pid %d not allowed by policy", (unsigned)cr.uid,
-             (unsigned)cr.gid, (int)cr.pid);
-    return IK_EAUTH;
-}
-
 static void grow_buffers(int fd, const struct ik_chan_opts *o)
 {
     /* Datagram size is bounded by the sender's buffer: ask for max_msg. */
@@ -260,11 +241,7 @@ static int dgram_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadl
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
             if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
                 memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
-        int ok = cr.uid == geteuid();
-        for (int i = 0; i < l->opts.n_uid && !ok; i++)
-            ok = l->opts.allow_uid[i] == cr.uid;
-        for (int i = 0; i < l->opts.n_gid && !ok; i++)
-            ok = l->opts.allow_gid[i] == cr.gid;
+        int ok = ik__policy_allows(&l->opts, cr.uid, cr.gid);
         if (!ok || m.msg_namelen <= offsetof(struct sockaddr_un, sun_path)) {
             while (recv(l->fd, &c, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno == EINTR)
                 ;
