@@ -655,6 +655,19 @@ static void test_quarantine_recovered(void **state)
     assert_true(seg_exists(name));
     struct gc_log log;
     assert_int_equal(gc_one(name, 0, &log), 1);
+
+    /* Its name was reused meanwhile: the stale entry is unreachable, dropped. */
+    make_orphan(name, "64");
+    assert_int_equal(rename(from, to), 0);
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, name, 64, 0));
+    f = lookup(name, 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.info.creator_pid, getpid());
+    struct stat st;
+    assert_int_equal(lstat(to, &st), -1);
+    ik_shm_close(shm);
+    assert_int_equal(ik_obj_remove(name, NULL, 0), 1);
 }
 
 int main(int argc, char **argv)

@@ -113,7 +113,8 @@ static bool recover(int dfd, const char *d_name)
     if (fstatat(dfd, d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         (st.st_uid != geteuid() && geteuid() != 0))
         return true; /* only the owner (or root) puts it back */
-    (void)rename_noreplace(dfd, d_name, leaf);
+    if (rename_noreplace(dfd, d_name, leaf) == IK_EEXIST)
+        (void)unlinkat(dfd, d_name, 0); /* name reused: unreachable, users keep it */
     return true;
 }
 
