@@ -102,9 +102,16 @@ static int scan_others(struct ik__reg *reg, dev_t self_dev, ino_t self_ino)
 static int rundir_scan(struct ik__reg *reg)
 {
     char dir[PATH_MAX];
+    bool all = reg->euid == 0 && (reg->flags & IK_OBJ_ALL_USERS);
     int dfd = ik__runtime_dir_open(dir, sizeof(dir));
-    if (dfd < 0)
-        return dfd;
+    if (dfd < 0) {
+        /* No runtime directory base ($XDG_RUNTIME_DIR gone): nothing there.
+         * Root scanning everyone (e.g. sudo -E with a user's
+         * XDG_RUNTIME_DIR) still scans the per-user directories. */
+        if (all)
+            return scan_others(reg, 0, 0);
+        return dfd == IK_ENOENT ? 0 : dfd;
+    }
     struct stat st;
     if (fstat(dfd, &st) != 0) {
         int rc = ik__errno();
@@ -112,7 +119,7 @@ static int rundir_scan(struct ik__reg *reg)
         return rc;
     }
     int rc = scan_dir(reg, dfd, dir);
-    if (rc == 0 && reg->euid == 0 && (reg->flags & IK_OBJ_ALL_USERS))
+    if (rc == 0 && all)
         rc = scan_others(reg, st.st_dev, st.st_ino);
     return rc;
 }
