@@ -118,10 +118,18 @@ IK_EXPORT IK_NODISCARD int ik_mutex_consistent(ik_mutex *m);
  * also on IK_ETIMEDOUT and IK_EOWNERDEAD (the mutex owner died: repair as for
  * ik_mutex_lock); on IK_ENOTRECOVERABLE, IK_EDEADLK or IK_EINVAL it is not
  * held. */
+/* Initialise *c in place. flags: 0. Errors: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_cond_init(ik_cond *c, unsigned flags);
+/* Open or create (IK_CREATE, IK_EXCL) a named condition variable; *out is
+ * valid until ik_cond_close. Errors as ik_mutex_open. */
 IK_EXPORT IK_NODISCARD int ik_cond_open(ik_cond **out, const char *name, unsigned flags);
+/* Unmap a named condition variable. NULL is ignored. */
 IK_EXPORT void ik_cond_close(ik_cond *c);
+/* Atomically unlock m (held by the caller) and wait for a signal, then
+ * relock. Returns 0, IK_EOWNERDEAD (held), IK_EPERM (m not held: no wait),
+ * IK_ENOTRECOVERABLE, IK_EDEADLK, IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_cond_wait(ik_cond *c, ik_mutex *m);
+/* As ik_cond_wait, up to timeout_ms: IK_ETIMEDOUT (with m held again). */
 IK_EXPORT IK_NODISCARD int ik_cond_timedwait(ik_cond *c, ik_mutex *m, int timeout_ms);
 /* Wake one / all waiters. Errors: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_cond_signal(ik_cond *c);
@@ -136,14 +144,20 @@ IK_EXPORT IK_NODISCARD int ik_cond_broadcast(ik_cond *c);
  * Named undo semaphores take part in deadlock detection (IK_EDEADLK). */
 #define IK_SEM_UNDO_HOLDERS 20
 #define IK_SEM_VALUE_MAX    0x7fffffffu
-/* flags: 0 or IK_SEM_UNDO. Errors: IK_EINVAL (flags, initial too large). */
+/* Initialise *s in place with `initial` units. flags: 0 or IK_SEM_UNDO.
+ * Errors: IK_EINVAL (flags, initial > IK_SEM_VALUE_MAX). */
 IK_EXPORT IK_NODISCARD int ik_sem_init(ik_sem *s, unsigned initial, unsigned flags);
+/* Destroy an in-place semaphore nobody waits on. Errors: IK_EINVAL, IK_EBUSY. */
 IK_EXPORT IK_NODISCARD int ik_sem_destroy(ik_sem *s);
-/* flags: IK_CREATE, IK_EXCL, IK_SEM_UNDO (used at creation). */
+/* Open or create the named semaphore. flags: IK_CREATE, IK_EXCL, IK_SEM_UNDO
+ * (initial and IK_SEM_UNDO apply only when it is created). *out is valid
+ * until ik_sem_close. Errors as ik_mutex_open. */
 IK_EXPORT IK_NODISCARD int ik_sem_open(ik_sem **out, const char *name, unsigned initial,
                                        unsigned flags);
+/* As ik_sem_open with explicit permissions; perm may be NULL. */
 IK_EXPORT IK_NODISCARD int ik_sem_open_ex(ik_sem **out, const char *name, unsigned initial,
                                           unsigned flags, const ik_perm *perm);
+/* Unmap a named semaphore (units held stay held). NULL is ignored. */
 IK_EXPORT void ik_sem_close(ik_sem *s);
 /* Add one unit. Errors: IK_EOVERFLOW, IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_sem_post(ik_sem *s);
@@ -152,6 +166,7 @@ IK_EXPORT IK_NODISCARD int ik_sem_post(ik_sem *s);
 IK_EXPORT IK_NODISCARD int ik_sem_wait(ik_sem *s);
 /* Without waiting: IK_EAGAIN if none. */
 IK_EXPORT IK_NODISCARD int ik_sem_trywait(ik_sem *s);
+/* As ik_sem_wait, up to timeout_ms: IK_ETIMEDOUT. */
 IK_EXPORT IK_NODISCARD int ik_sem_timedwait(ik_sem *s, int timeout_ms);
 /* Current value (>= 0) after giving back units of dead holders. */
 IK_EXPORT IK_NODISCARD int ik_sem_value(ik_sem *s);
@@ -160,12 +175,21 @@ IK_EXPORT IK_NODISCARD int ik_sem_value(ik_sem *s);
  * A cross-process notification. Auto-reset (default): ik_event_set releases
  * one waiter (or the next one to wait) and clears. IK_EVENT_MANUAL: stays set
  * and releases every waiter until ik_event_reset. */
+/* Initialise *e (clear) in place. flags: 0 or IK_EVENT_MANUAL.
+ * Errors: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_event_init(ik_event *e, unsigned flags);
+/* Open or create (IK_CREATE, IK_EXCL; IK_EVENT_MANUAL at creation) a named
+ * event; *out is valid until ik_event_close. Errors as ik_mutex_open. */
 IK_EXPORT IK_NODISCARD int ik_event_open(ik_event **out, const char *name, unsigned flags);
+/* Unmap a named event. NULL is ignored. */
 IK_EXPORT void ik_event_close(ik_event *e);
+/* Set the event and wake one (auto) or all (manual) waiters. IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_event_set(ik_event *e);
+/* Clear the event. IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_event_reset(ik_event *e);
+/* Wait until set (auto-reset: and clear it). IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_event_wait(ik_event *e);
+/* As ik_event_wait, up to timeout_ms: IK_ETIMEDOUT. */
 IK_EXPORT IK_NODISCARD int ik_event_timedwait(ik_event *e, int timeout_ms);
 
 /* ---- ik_barrier -----------------------------------------------------------
@@ -174,11 +198,20 @@ IK_EXPORT IK_NODISCARD int ik_event_timedwait(ik_event *e, int timeout_ms);
  * others. If a participant dies before arriving, the barrier is broken: the
  * waiters and every later wait get IK_EPEERDEAD (within about 20 ms). */
 #define IK_BARRIER_MAX 24
+/* Initialise *b for n (1..IK_BARRIER_MAX) processes. flags: 0.
+ * Errors: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_barrier_init(ik_barrier *b, unsigned n, unsigned flags);
+/* Open or create (IK_CREATE, IK_EXCL; n used at creation) a named barrier;
+ * *out is valid until ik_barrier_close. Errors as ik_mutex_open. */
 IK_EXPORT IK_NODISCARD int ik_barrier_open(ik_barrier **out, const char *name, unsigned n,
                                            unsigned flags);
+/* Unmap a named barrier. NULL is ignored. */
 IK_EXPORT void ik_barrier_close(ik_barrier *b);
+/* Wait for the round. Returns 1 (one process per round) or 0, IK_EPEERDEAD,
+ * IK_ENOSPC (more than IK_BARRIER_MAX participants), IK_EBUSY (another thread
+ * of this process is waiting), IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_barrier_wait(ik_barrier *b);
+/* As ik_barrier_wait, up to timeout_ms: IK_ETIMEDOUT (arrival withdrawn). */
 IK_EXPORT IK_NODISCARD int ik_barrier_timedwait(ik_barrier *b, int timeout_ms);
 
 /* ---- ik_rwlock ------------------------------------------------------------
@@ -189,17 +222,30 @@ IK_EXPORT IK_NODISCARD int ik_barrier_timedwait(ik_barrier *b, int timeout_ms);
  * makes every later call IK_ENOTRECOVERABLE. Read holds of dead processes are
  * dropped. Up to IK_RWLOCK_READERS reading processes at once (IK_EAGAIN). */
 #define IK_RWLOCK_READERS 24
+/* Initialise *l in place. flags: 0. Errors: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_init(ik_rwlock *l, unsigned flags);
+/* Open or create (IK_CREATE, IK_EXCL) a named rwlock; *out is valid until
+ * ik_rwlock_close. Errors as ik_mutex_open. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_open(ik_rwlock **out, const char *name, unsigned flags);
+/* Unmap a named rwlock (holds stay). NULL is ignored. */
 IK_EXPORT void ik_rwlock_close(ik_rwlock *l);
+/* Shared lock. Returns 0, IK_EOWNERDEAD (held exclusively, see above),
+ * IK_ENOTRECOVERABLE, IK_EAGAIN (reader table full), IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_rdlock(ik_rwlock *l);
+/* As rdlock without waiting: IK_EBUSY. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_tryrdlock(ik_rwlock *l);
+/* As rdlock, up to timeout_ms: IK_ETIMEDOUT. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_timedrdlock(ik_rwlock *l, int timeout_ms);
+/* Exclusive lock. Returns 0, IK_EOWNERDEAD, IK_ENOTRECOVERABLE, IK_EDEADLK
+ * (this thread already writes), IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_wrlock(ik_rwlock *l);
+/* As wrlock without waiting: IK_EBUSY. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_trywrlock(ik_rwlock *l);
+/* As wrlock, up to timeout_ms: IK_ETIMEDOUT. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_timedwrlock(ik_rwlock *l, int timeout_ms);
 /* Release a read or write hold of the calling thread (IK_EPERM if none). */
 IK_EXPORT IK_NODISCARD int ik_rwlock_unlock(ik_rwlock *l);
+/* Mark the state repaired after IK_EOWNERDEAD (IK_EINVAL otherwise). */
 IK_EXPORT IK_NODISCARD int ik_rwlock_consistent(ik_rwlock *l);
 
 #ifdef __cplusplus
