@@ -1,6 +1,9 @@
 /* ik_rwlock (exact writer counts, dead writer / reader recovery, timeouts)
  * and ik_barrier (rounds, dead participant -> IK_EPEERDEAD). */
 #include "sync_shared.h"
+#include "sync/sync_int.h"
+
+#include <sched.h>
 
 struct area {
     _Atomic uint32_t ready;
@@ -106,9 +109,18 @@ static int child_barrier(int argc, char **argv)
     return 0;
 }
 
+/* argv: rwlock. Blocks in wrlock (killed there). */
+static int child_wait_write(int argc, char **argv)
+{
+    ik_rwlock *l;
+    if (ik_rwlock_open(&l, argv[0], 0) != 0)
+        return 10;
+    return ik_rwlock_wrlock(l) == 0 ? 0 : 11;
+}
+
 static const struct ikt_child_role roles[] = {
-    {"writer", child_writer},   {"hold", child_hold}, {"reader2", child_second_reader},
-    {"barrier", child_barrier}, {NULL, NULL},
+    {"wait-write", child_wait_write}, {"writer", child_writer},   {"hold", child_hold},
+    {"reader2", child_second_reader}, {"barrier", child_barrier}, {NULL, NULL},
 };
 
 static struct area *area_new(const char **name, ik_shm **shm)
@@ -205,6 +217,38 @@ static void test_dead_writer_and_reader(void **state)
     area_free(aname, shm);
 }
 
+/* A writer killed while waiting must not hold readers back forever. */
+static void test_dead_waiting_writer(void **state)
+{
+    const char *lname = ikt_name("rw-ww");
+    ik_rwlock *l;
+    assert_ok(ik_rwlock_open(&l, lname, IK_CREATE | IK_EXCL));
+    assert_ok(ik_rwlock_rdlock(l));
+    pid_t pid = ikt_spawn(-1, "wait-write", lname, NULL);
+    struct ik__rwlock *in = (struct ik__rwlock *)(void *)l;
+    uint64_t t0 = ik__now_ns();
+    for (;;) {
+        bool counted = false;
+        for (int i = 0; i < IK__RW_WRITERS_WAITING; i++)
+            counted |= __atomic_load_n(&in->ww[i].pid, __ATOMIC_ACQUIRE) == pid;
+        if (counted)
+            break;
+        if (ikts_ms_since(t0) > 20000)
+            fail_msg("writer never waited");
+        sched_yield();
+    }
+    assert_ik(IK_EBUSY, ik_rwlock_tryrdlock(l)); /* writers first */
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    assert_ok(ik_rwlock_timedrdlock(l, 10000)); /* second read hold */
+    assert_ok(ik_rwlock_unlock(l));
+    assert_ok(ik_rwlock_unlock(l));
+    assert_ok(ik_rwlock_trywrlock(l));
+    assert_ok(ik_rwlock_unlock(l));
+    ik_rwlock_close(l);
+    assert_ok(ik_sync_unlink(lname));
+}
+
 static void test_rwlock_timeouts(void **state)
 {
     const char *aname, *lname = ikt_name("rw-to");
@@ -296,7 +340,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writers_exact_4x100k),   cmocka_unit_test(test_readers_share),
         cmocka_unit_test(test_dead_writer_and_reader), cmocka_unit_test(test_rwlock_timeouts),
-        cmocka_unit_test(test_barrier_rounds),         cmocka_unit_test(test_barrier_peer_death),
+        cmocka_unit_test(test_dead_waiting_writer),    cmocka_unit_test(test_barrier_rounds),
+        cmocka_unit_test(test_barrier_peer_death),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

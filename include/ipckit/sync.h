@@ -221,7 +221,7 @@ IK_EXPORT IK_NODISCARD int ik_barrier_timedwait(ik_barrier *b, int timeout_ms);
  * repairs, calls ik_rwlock_consistent, then unlocks; unlocking without it
  * makes every later call IK_ENOTRECOVERABLE. Read holds of dead processes are
  * dropped. Up to IK_RWLOCK_READERS reading processes at once (IK_EAGAIN). */
-#define IK_RWLOCK_READERS 24
+#define IK_RWLOCK_READERS 20
 /* Initialise *l in place. flags: 0. Errors: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_init(ik_rwlock *l, unsigned flags);
 /* Open or create (IK_CREATE, IK_EXCL) a named rwlock; *out is valid until

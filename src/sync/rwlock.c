@@ -85,6 +85,44 @@ static void reap(struct ik__rwlock *l)
             r->pid = 0;
         }
     }
+    for (int i = 0; i < IK__RW_WRITERS_WAITING; i++) {
+        struct ik__rw_reader *w = &l->ww[i];
+        if (w->count > 0 && !ik__proc_alive(w->pid, w->start))
+            memset(w, 0, sizeof(*w));
+    }
+}
+
+static bool writers_waiting(const struct ik__rwlock *l)
+{
+    for (int i = 0; i < IK__RW_WRITERS_WAITING; i++) {
+        if (l->ww[i].count > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Count (+1) or uncount (-1) a waiting writer of this process. A full table
+ * only costs that writer its preference. */
+static bool ww_update(struct ik__rwlock *l, int delta)
+{
+    int pid = ik__sync_pid(), free_slot = -1;
+    uint64_t start = ik__sync_start();
+    for (int i = 0; i < IK__RW_WRITERS_WAITING; i++) {
+        struct ik__rw_reader *w = &l->ww[i];
+        if (w->count > 0 && w->pid == pid && w->start == start) {
+            if ((w->count += (uint32_t)delta) == 0)
+                w->pid = 0;
+            return true;
+        }
+        if (w->count == 0 && free_slot < 0)
+            free_slot = i;
+    }
+    if (delta < 0 || free_slot < 0)
+        return false;
+    l->ww[free_slot].pid = pid;
+    l->ww[free_slot].start = start;
+    l->ww[free_slot].count = 1;
+    return true;
 }
 
 static bool has_readers(const struct ik__rwlock *l)
@@ -128,7 +166,7 @@ static int try_take(struct ik__rwlock *l, bool wr)
         }
         return 0;
     }
-    if (l->wr_waiting != 0)
+    if (writers_waiting(l))
         return IK_EBUSY; /* writers first */
     int pid = ik__sync_pid();
     uint64_t start = ik__sync_start();
@@ -169,10 +207,8 @@ static int rw_lock(ik_rwlock *ll, bool wr, uint64_t deadline)
             rc = deadline == 0 ? IK_EBUSY : IK_ETIMEDOUT;
             break;
         }
-        if (wr && !counted) {
-            l->wr_waiting++;
-            counted = true;
-        }
+        if (wr && !counted)
+            counted = ww_update(l, +1);
         uint32_t seq = atomic_load(&l->seq);
         atomic_fetch_add(&l->waiters, 1);
         pthread_mutex_unlock(&l->guard);
@@ -184,7 +220,7 @@ static int rw_lock(ik_rwlock *ll, bool wr, uint64_t deadline)
             return rc;
     }
     if (counted) {
-        l->wr_waiting--;
+        (void)ww_update(l, -1);
         if (rc != 0 && rc != IK_EOWNERDEAD)
             wake_all(l); /* readers held back for us may go */
     }

@@ -61,6 +61,8 @@ struct ik__sem {
 };
 _Static_assert(sizeof(struct ik__sem) <= IK_SEM_SIZE, "ik_sem layout");
 
+#define IK__RW_WRITERS_WAITING 6
+
 enum { RW_OK = 0, RW_DEAD = 1, RW_REPAIR = 2, RW_LOST = 3 };
 
 struct ik__rw_reader {
@@ -77,11 +79,15 @@ struct ik__rwlock {
     uint16_t version;
     uint16_t flags;
     uint32_t state; /* RW_* */
-    uint32_t wr_waiting;
+    uint32_t pad;
     int32_t w_tid; /* writer thread, 0 none */
     int32_t w_pid;
     uint64_t w_start;
     struct ik__rw_reader rd[IK_RWLOCK_READERS];
+    /* Processes with writers waiting (writer preference). A table, not a
+     * counter, so a writer killed while waiting is reaped, not counted
+     * forever (which would block readers for good). */
+    struct ik__rw_reader ww[IK__RW_WRITERS_WAITING];
 };
 _Static_assert(sizeof(struct ik__rwlock) <= IK_RWLOCK_SIZE, "ik_rwlock layout");
 
