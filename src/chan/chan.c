@@ -386,6 +386,8 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
     for (int i = 0; i < n; i++) {
         if (uiov[i].iov_len > 0 && uiov[i].iov_base == NULL)
             return IK_EINVAL;
+        if (uiov[i].iov_len > ch->max_msg)
+            return IK_EMSGSIZE; /* also keeps the sum below from overflowing */
         total += uiov[i].iov_len;
     }
     if (total > ch->max_msg)
@@ -604,6 +606,8 @@ static int rx_payload(ik_chan *ch, uint8_t *dst, uint64_t deadline)
         }
         if (rc == IK_ETIMEDOUT) {
             /* Keep what arrived; the next call resumes (nothing is lost). */
+            if (got == 0)
+                return rc;
             ch->part = malloc(ch->msg_len);
             if (ch->part == NULL)
                 return chan_break(ch, IK_ENOMEM, "out of memory saving a partial message");
