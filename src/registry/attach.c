@@ -254,9 +254,9 @@ int ik__reg_attach_scan(struct ik__reg *reg, struct ik__reg_obj **objs, size_t n
         long pid = strtol(de->d_name, &end, 10);
         if (*end != '\0' || pid <= 0 || pid > 0x7fffffffL)
             continue;
-        uint64_t start;
-        if (ik__proc_start_time((int)pid, &start) != 0)
-            continue; /* gone or zombie: holds nothing */
+        uint64_t start = 0;
+        if (ik__proc_start_time((int)pid, &start) == IK_ESRCH)
+            continue; /* gone or zombie: holds nothing (unreadable: scan anyway) */
         int pfd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (pfd < 0)
             continue;
