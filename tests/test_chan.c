@@ -555,8 +555,19 @@ static void test_fd_passing_across_exec(void **state)
     close(p[0]);
     assert_int_equal(ikt_wait(pid), 0);
     ik_chan_close(a);
-    /* the receiver closes fds beyond what it asked for */
+    /* the receiver closes fds beyond what it asked for (stream and seqpacket) */
     ik_chan *c, *d;
+    assert_ok(ik_chan_pair(&c, &d, "unix+seq"));
+    {
+        int one = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int before_seq = ikt_count_fds();
+        assert_ok(ik_send_fds(c, "s", 1, &one, 1, 1000));
+        close(one);
+        assert_ok(ik_recv(d, buf, sizeof(buf), &len, 1000)); /* fds not wanted: closed */
+        assert_int_equal(ikt_count_fds(), before_seq - 1);
+        ik_chan_close(c);
+        ik_chan_close(d);
+    }
     assert_ok(ik_chan_pair(&c, &d, "unix"));
     int before = ikt_count_fds();
     int many[5];
@@ -632,11 +643,18 @@ static void test_raw_mode(void **state)
 
 /* ---- Python client speaking the wire format -------------------------------- */
 
-static void test_python_wire_client(void **state)
+static void python_case(int unix_socket)
 {
-    IK__UNUSED(state);
     ik_listener *l;
-    assert_ok(ik_listen(&l, "tcp://127.0.0.1:0", NULL));
+    char path[512] = "";
+    if (unix_socket) {
+        snprintf(path, sizeof(path), "%s/py-%d.sock", ikt_tmpdir(), (int)getpid());
+        char u[600];
+        snprintf(u, sizeof(u), "unix://%s", path);
+        assert_ok(ik_listen(&l, u, NULL));
+    } else {
+        assert_ok(ik_listen(&l, "tcp://127.0.0.1:0", NULL));
+    }
     char url[128];
     assert_ok(ik_listener_url(l, url, sizeof(url)));
     const char *port = strrchr(url, ':') + 1;
@@ -645,7 +663,10 @@ static void test_python_wire_client(void **state)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        execlp("python3", "python3", script, "127.0.0.1", port, (char *)NULL);
+        if (unix_socket)
+            execlp("python3", "python3", script, "unix", path, (char *)NULL);
+        else
+            execlp("python3", "python3", script, "127.0.0.1", port, (char *)NULL);
         _exit(127);
     }
     ik_chan *ch;
@@ -671,6 +692,13 @@ static void test_python_wire_client(void **state)
     assert_int_equal(ikt_wait(pid), 0);
     ik_chan_close(ch);
     ik_listener_close(l);
+}
+
+static void test_python_wire_client(void **state)
+{
+    IK__UNUSED(state);
+    python_case(0);
+    python_case(1);
 }
 
 /* ---- several writers on one pipe: messages up to PIPE_BUF stay whole ---- */
