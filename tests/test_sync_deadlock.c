@@ -13,6 +13,7 @@ struct area {
     uint64_t count;
     _Atomic int32_t owner[3]; /* ordered stress: who is inside lock k */
     _Atomic uint64_t total;
+    uint64_t go_ns, detect_ns; /* CLOCK_MONOTONIC: cycle armed, IK_EDEADLK */
 };
 
 ik_shm *g_child_shm; /* a child's area stays mapped until it exits */
@@ -51,6 +52,7 @@ static int child_cross(int argc, char **argv)
         return 13;
     int rc = sem ? ik_sem_wait(s2) : ik_mutex_lock(m2);
     if (rc == IK_EDEADLK) {
+        a->detect_ns = ik__now_ns();
         atomic_fetch_add(&a->deadlk, 1);
         /* Back off: release what we hold so the others proceed. */
         if ((sem ? ik_sem_post(s1) : ik_mutex_unlock(m1)) != 0)
@@ -166,6 +168,7 @@ static void run_cycle(int n, bool sem)
         pids[i] = ikt_spawn(-1, "cross", names[i], names[(i + 1) % n], aname, sem ? "sem" : "mutex",
                             NULL);
     assert_int_equal(ikts_wait_ge(&a->ready, (uint32_t)n), 0);
+    a->go_ns = ik__now_ns();
     ikts_bump(&a->go);
     int backed_off = 0, proceeded = 0;
     for (int i = 0; i < n; i++) {
@@ -177,6 +180,8 @@ static void run_cycle(int n, bool sem)
         else
             fail_msg("cycle member exited with %d", st);
     }
+    print_message("%d-cycle (%s): IK_EDEADLK %.1f ms after the cycle was armed\n", n,
+                  sem ? "undo sem" : "mutex", (double)(a->detect_ns - a->go_ns) / 1e6);
     assert_int_equal(backed_off, 1);
     assert_int_equal(proceeded, n - 1);
     assert_int_equal(a->count, (uint64_t)(n - 1));
