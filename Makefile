@@ -1,5 +1,6 @@
 # Thin wrappers around scripts/install-deps.sh, CMake and CTest.
 BUILD      ?= build
+BENCH_BUILD ?= build-bench
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 PREFIX     ?= /usr/local
@@ -26,9 +27,9 @@ test: build
 bench:
 	scripts/install-deps.sh
 	scripts/install-deps.sh --bench || echo "make bench: optional peer libraries unavailable; comparing against raw system calls only"
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DIK_WERROR=ON $(CMAKE_ARGS)
-	cmake --build $(BUILD) -j $(JOBS)
-	scripts/run-bench.sh $(BUILD)
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DIK_WERROR=ON -DIK_BUILD_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build $(BENCH_BUILD) -j $(JOBS)
+	scripts/run-bench.sh $(BENCH_BUILD)
 
 sanitize: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DIK_WERROR=ON \
@@ -53,4 +54,4 @@ format:
 	git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(BENCH_BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -169,7 +169,7 @@ static int child_reader(int argc, char **argv)
             fprintf(stderr, "reader: %s at %llu\n", ik_err_name(rc), (unsigned long long)cur);
             return 44;
         }
-        struct pay_hdr h;
+        struct pay_hdr h = {0};
         if (pay_check(buf, len, &h) != 0) {
             fprintf(stderr, "reader: torn record at %llu\n", (unsigned long long)cur);
             return 45;
@@ -409,7 +409,7 @@ static void test_multi_writer_readers(void **state)
     size_t len;
     int rc;
     while ((rc = ik_log_read(log, &cur, buf, sizeof(buf), &len, 0)) == 0) {
-        struct pay_hdr h;
+        struct pay_hdr h = {0};
         assert_int_equal(pay_check(buf, len, &h), 0);
         assert_true(h.writer < W);
         assert_int_equal(h.seq, next[h.writer]);
@@ -521,7 +521,7 @@ static void test_crash_kill9_writers(void **state)
         rc = ik_log_read(log, &cur, buf, sizeof(buf), &len, 0);
         if (rc != 0)
             break;
-        struct pay_hdr h;
+        struct pay_hdr h = {0};
         assert_int_equal(pay_check(buf, len, &h), 0);
         bytes += 16 + IK__ALIGN_UP(len, 8);
         if (h.magic == END_MAGIC)
@@ -803,7 +803,7 @@ static void test_threads_share_handle(void **state)
     size_t len;
     while (n < T * 2000) {
         assert_ok(ik_log_read(log, &cur, buf, sizeof(buf), &len, 20000));
-        struct pay_hdr h;
+        struct pay_hdr h = {0};
         assert_int_equal(pay_check(buf, len, &h), 0);
         assert_true(h.writer < T);
         assert_int_equal(h.seq, next[h.writer]);
