@@ -470,6 +470,8 @@ static void test_urls_and_options(void **state)
                          "unix://a?bogus=1",
                          "unix://a?max_msg=99999999999",
                          "unix://a?max_msg=-1",
+                         "unix://a?max_msg=9999999999999999999", /* > INT64_MAX: no overflow */
+                         "unix://a?timeout=-9999999999999999999",
                          "unix://a?raw=2",
                          "unix://a?=1",
                          "unix://a?timeout",

@@ -138,6 +138,8 @@ static int parse_num(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *o
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return IK_EINVAL;
+        if (v > (INT64_MAX - (s[i] - '0')) / 10)
+            return IK_EINVAL; /* 19 digits can exceed INT64_MAX */
         v = v * 10 + (s[i] - '0');
     }
     if (neg)
