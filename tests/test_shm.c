@@ -266,6 +266,8 @@ static void test_symlink_and_nonregular_refused(void **state)
     unlink(path);
     assert_int_equal(mkfifo(path, 0600), 0);
     assert_ik(IK_EUNSAFE, ik_shm_open(&shm, name, O_NONBLOCK & 0));
+    /* Read-only: open(O_RDONLY) of a FIFO would wait for a writer forever. */
+    assert_ik(IK_EUNSAFE, ik_shm_open(&shm, name, IK_SHM_RDONLY));
     unlink(path);
 }
 

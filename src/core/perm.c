@@ -26,7 +26,10 @@ int ik__perm_check(const struct stat *st, const ik_perm *perm)
 
 int ik__open_checked(const char *path, int oflags, const ik_perm *perm, struct stat *st)
 {
-    int fd = open(path, oflags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, ik__perm_mode(perm));
+    /* O_NONBLOCK: a FIFO planted under the name must be refused, not block
+     * the open (O_RDONLY waits for a writer); cleared again below. */
+    int fd =
+        open(path, oflags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, ik__perm_mode(perm));
     if (fd < 0) {
         /* O_NOFOLLOW on a symlink fails with ELOOP. */
         return errno == ELOOP ? IK_EUNSAFE : ik__errno();
@@ -41,6 +44,11 @@ int ik__open_checked(const char *path, int oflags, const ik_perm *perm, struct s
         rc = IK_EUNSAFE;
     else
         rc = ik__perm_check(st, perm);
+    if (rc == 0 && !(oflags & O_NONBLOCK)) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+            rc = ik__errno();
+    }
     if (rc != 0) {
         close(fd);
         return rc;
