@@ -520,6 +520,39 @@ static void test_tls_idle_flood_does_not_starve(void **state)
     ik_listener_close(l); /* frees the pending handshakes */
 }
 
+/* More idle connections than handshake slots: the oldest pending ones make
+ * room, so a real client still gets in long before hs_timeout. */
+static void test_tls_idle_flood_beyond_limit(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
+    assert_ok(ik_chan_opts_set_limits(o, 4, 600000));
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
+    ik_chan_opts_free(o);
+    char url[600], turl[700];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_chan *idle[12];
+    for (int i = 0; i < 12; i++)
+        assert_ok(ik_dial(&idle[i], turl, NULL));
+    int acc;
+    ik_chan *s = NULL, *c = NULL;
+    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, &s, &c, NULL));
+    assert_ok(acc);
+    assert_ok(ik_send(c, "real", 4, 1000));
+    char buf[8];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
+    ik_chan_close(s);
+    ik_chan_close(c);
+    for (int i = 0; i < 12; i++)
+        ik_chan_close(idle[i]);
+    ik_listener_close(l);
+}
+
 struct tls_acceptor {
     ik_listener *l;
     int rc;
@@ -602,6 +635,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_plaintext_client_fails_cleanly),
         cmocka_unit_test(test_tls_handshake_timeout),
         cmocka_unit_test(test_tls_idle_flood_does_not_starve),
+        cmocka_unit_test(test_tls_idle_flood_beyond_limit),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_tls12_only_when_configured),
     };

@@ -408,16 +408,27 @@ static void pending_drop(struct tls_lst *tl, int i)
     tl->p[i] = tl->p[--tl->n];
 }
 
-/* Take new connections from the backlog while there is room. */
+/* Take new connections from the backlog. When every slot holds a pending
+ * handshake, the oldest one is dropped for the newcomer: otherwise cap idle
+ * connections would lock real clients out for a whole hs_timeout. At most
+ * cap connections per call, so a continuous flood cannot keep us here. */
 static void take_new(struct ik_listener *l, struct tls_lst *tl)
 {
-    while (tl->n < tl->cap) {
+    for (int taken = 0; taken < tl->cap; taken++) {
         struct ik__io *lower = calloc(1, sizeof(*lower));
         if (lower == NULL)
             return;
         if (ik__tcp_accept(l, lower, 0) != 0) {
             free(lower);
             return;
+        }
+        if (tl->n == tl->cap) {
+            int old = 0;
+            for (int i = 1; i < tl->n; i++)
+                if (tl->p[i].deadline < tl->p[old].deadline)
+                    old = i;
+            tls_close(&tl->p[old].io);
+            pending_drop(tl, old);
         }
         struct tls_pending *pd = &tl->p[tl->n];
         if (tls_setup(&pd->io, lower, tl->ctx, 1, NULL) != 0)
@@ -460,8 +471,7 @@ static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadlin
         if (rc != IK_EAGAIN)
             break;
         int n = 0;
-        if (tl->n < tl->cap)
-            pf[n++] = (struct pollfd){.fd = l->fd, .events = POLLIN};
+        pf[n++] = (struct pollfd){.fd = l->fd, .events = POLLIN};
         for (int i = 0; i < tl->n; i++) {
             struct ik__io *pio = &tl->p[i].io;
             pf[n++] = (struct pollfd){.fd = pio->want == POLLOUT ? pio->wfd : pio->rfd,
