@@ -10,8 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static char certdir[512];
@@ -267,6 +272,105 @@ static void test_live_path_not_stolen_stale_replaced(void **state)
     assert_ok(ik_listen(&a, url, NULL));
     assert_ik(IK_EADDRINUSE, ik_listen(&b, url, NULL));
     ik_listener_close(a);
+}
+
+/* Closing a listener whose path was taken over (removed by hand, then bound
+ * by a new listener) must not delete the new listener's socket. */
+static void test_close_keeps_a_replacing_socket(void **state)
+{
+    IK__UNUSED(state);
+    const char *n = ikt_name("rep");
+    char url[128], path[600];
+    snprintf(url, sizeof(url), "unix://%s", n);
+    rundir_file(path, sizeof(path), n, ".sock");
+    ik_listener *a, *b;
+    assert_ok(ik_listen(&a, url, NULL));
+    assert_int_equal(unlink(path), 0);
+    assert_ok(ik_listen(&b, url, NULL));
+    ik_listener_close(a);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    ik_chan *c, *s;
+    assert_ok(ik_dial(&c, url, NULL));
+    assert_ok(ik_accept(b, &s, 5000));
+    ik_chan_close(c);
+    ik_chan_close(s);
+    ik_listener_close(b);
+    assert_int_equal(lstat(path, &st), -1);
+}
+
+/* A server between bind() and listen() refuses connections, like a dead
+ * one. Listeners serialise that window with a flock on the directory, so a
+ * rival never judges it stale. Here the test plays the server in that
+ * window (holding the lock) while a rival ik_listen runs in a thread. */
+struct rival {
+    char url[128];
+    int rc;
+    atomic_int done;
+    atomic_int tid;
+    pthread_t th;
+};
+
+static void *rival_main(void *arg)
+{
+    struct rival *r = arg;
+    atomic_store(&r->tid, (int)gettid());
+    ik_listener *l = NULL;
+    r->rc = ik_listen(&l, r->url, NULL);
+    if (r->rc == 0)
+        ik_listener_close(l);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+/* Is thread tid blocked in flock(2)? (/proc/self/task/TID/syscall) */
+static int in_flock(int tid)
+{
+    char p[64], buf[64] = "";
+    snprintf(p, sizeof(p), "/proc/self/task/%d/syscall", tid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return atol(buf) == SYS_flock;
+}
+
+static void test_bind_listen_window_not_stolen(void **state)
+{
+    IK__UNUSED(state);
+    const char *n = ikt_name("win");
+    char path[600], dir[600];
+    rundir_file(path, sizeof(path), n, ".sock");
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_int_equal(flock(dfd, LOCK_EX), 0);
+    int sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    assert_true(strlen(path) < sizeof(sa.sun_path));
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    assert_int_equal(fchmod(sfd, 0600), 0);
+    assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct rival r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.url, sizeof(r.url), "unix://%s", n);
+    pthread_create(&r.th, NULL, rival_main, &r);
+    while (atomic_load(&r.tid) == 0 || (!atomic_load(&r.done) && !in_flock(atomic_load(&r.tid))))
+        sched_yield();
+    assert_int_equal(listen(sfd, 8), 0); /* the "server" is live now */
+    assert_int_equal(flock(dfd, LOCK_UN), 0);
+    pthread_join(r.th, NULL);
+    assert_ik(IK_EADDRINUSE, r.rc);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    close(sfd);
+    close(dfd);
+    unlink(path);
 }
 
 static void test_file_modes(void **state)
@@ -628,6 +732,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_peer_credentials),
         cmocka_unit_test(test_symlinks_refused),
         cmocka_unit_test(test_live_path_not_stolen_stale_replaced),
+        cmocka_unit_test(test_close_keeps_a_replacing_socket),
+        cmocka_unit_test(test_bind_listen_window_not_stolen),
         cmocka_unit_test(test_file_modes),
         cmocka_unit_test(test_tls_good_certificate),
         cmocka_unit_test(test_tls_bad_server_certificates),

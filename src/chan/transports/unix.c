@@ -9,7 +9,9 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -103,15 +105,59 @@ static void grow_buffers(int fd, const struct ik_chan_opts *o)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
+/* The socket file this listener created, so closing never removes a file
+ * that replaced it. */
+struct sock_id {
+    dev_t dev;
+    ino_t ino;
+};
+
+/*
+ * Serialise bind..listen and the stale check among listeners in one
+ * directory (flock on the directory). Without it a listener could judge a
+ * fresh server dead in the window between its bind() and listen() (connect
+ * gives ECONNREFUSED there), or two listeners replacing the same stale path
+ * could both unlink-and-bind, the second one stealing the first's live path.
+ * Best effort: -1 if the directory cannot be opened for reading.
+ */
+static int lock_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return -1;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
 static int do_listen(struct ik_listener *l, int type, int abstract, const char *scheme)
 {
     struct uaddr a;
     int rc = make_addr(&l->url, abstract, &a, l->path, sizeof(l->path));
     if (rc != 0)
         return rc;
+    struct sock_id *id = NULL;
+    if (!abstract && (id = malloc(sizeof(*id))) == NULL)
+        return IK_ENOMEM;
     int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        free(id);
         return ik__errno();
+    }
+    int dlk = abstract ? -1 : lock_dir(l->path);
     /* Linux takes the socket file's mode from the socket inode: 0600. */
     if (!abstract && fchmod(fd, 0600) != 0) {
         rc = ik__errno();
@@ -141,6 +187,19 @@ static int do_listen(struct ik_listener *l, int type, int abstract, const char *
             unlink(l->path);
         goto fail;
     }
+    if (!abstract) {
+        struct stat st;
+        if (lstat(l->path, &st) != 0) {
+            rc = ik__errno();
+            unlink(l->path);
+            goto fail;
+        }
+        id->dev = st.st_dev;
+        id->ino = st.st_ino;
+        l->ctx = id;
+    }
+    if (dlk >= 0)
+        close(dlk);
     if (type == SOCK_DGRAM) {
         grow_buffers(fd, &l->opts);
         int on = 1;
@@ -150,7 +209,10 @@ static int do_listen(struct ik_listener *l, int type, int abstract, const char *
     snprintf(l->bound, sizeof(l->bound), "%s://%s", scheme, l->url.name);
     return 0;
 fail:
+    if (dlk >= 0)
+        close(dlk);
     close(fd);
+    free(id);
     l->path[0] = '\0';
     return rc;
 }
@@ -268,8 +330,15 @@ static int dgram_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadl
 
 static void unix_lst_close(struct ik_listener *l)
 {
-    if (l->path[0] != '\0' && path_check(l->path) == 0)
+    /* Remove the file only if it is still the one we bound (while our
+     * socket is open nobody can replace it, so no race). */
+    struct sock_id *id = l->ctx;
+    struct stat st;
+    if (l->path[0] != '\0' && id != NULL && path_check(l->path) == 0 && lstat(l->path, &st) == 0 &&
+        st.st_dev == id->dev && st.st_ino == id->ino)
         unlink(l->path);
+    free(id);
+    l->ctx = NULL;
     if (l->fd >= 0)
         close(l->fd);
 }
