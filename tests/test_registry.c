@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -670,6 +671,47 @@ static void test_quarantine_recovered(void **state)
     assert_int_equal(ik_obj_remove(name, NULL, 0), 1);
 }
 
+/* gc under fd exhaustion: a /proc entry it cannot open must not count as
+ * "nobody holds it". A FIFO (no lease probe backs up the /proc scan) held
+ * open by a live process survives gc run with every possible RLIMIT_NOFILE
+ * that lets the scan start. */
+struct fdlim_arg {
+    const char *name;
+    int limit;
+};
+
+static int gc_with_fd_limit(void *p)
+{
+    const struct fdlim_arg *a = p;
+    for (int fd = 3; fd < 1024; fd++)
+        (void)close(fd); /* exactly limit - 3 fds free */
+    struct rlimit rl = {.rlim_cur = (rlim_t)a->limit, .rlim_max = (rlim_t)a->limit};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 3;
+    return ik_obj_gc(a->name, IK_OBJ_EXACT, NULL, NULL) > 0 ? 1 : 0;
+}
+
+static void test_gc_fd_exhaustion_keeps_in_use(void **state)
+{
+    ikt_private_runtime();
+    char dir[512], path[600];
+    assert_ok(ik_runtime_dir(dir, sizeof(dir)));
+    const char *fifo = ikt_name("reg-fdlim");
+    snprintf(path, sizeof(path), "%s/%s", dir, fifo);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    pid_t h = spawn_ready("open-hold", path, NULL);
+    for (int limit = 4; limit <= 28; limit++) {
+        struct fdlim_arg a = {fifo, limit};
+        int st = ikt_wait(ikt_fork(gc_with_fd_limit, &a));
+        struct stat sb;
+        if (lstat(path, &sb) != 0)
+            fail_msg("gc with RLIMIT_NOFILE %d removed a FIFO held open (exit %d)", a.limit, st);
+        assert_int_equal(st, 0);
+    }
+    kill9(h);
+    assert_int_equal(ik_obj_remove(fifo, "fifo", 0), 1);
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -684,6 +726,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_fifo_and_socket, kill_children),
         cmocka_unit_test_teardown(test_quarantine_recovered, kill_children),
         cmocka_unit_test_teardown(test_gc_races_with_opener, kill_children),
+        cmocka_unit_test_teardown(test_gc_fd_exhaustion_keeps_in_use, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,15 +258,26 @@ int ik__reg_attach_scan(struct ik__reg *reg, struct ik__reg_obj **objs, size_t n
         if (ik__proc_start_time((int)pid, &start) == IK_ESRCH)
             continue; /* gone or zombie: holds nothing (unreadable: scan anyway) */
         int pfd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (pfd < 0)
-            continue;
+        if (pfd < 0) {
+            /* Gone, or hidden from us (hidepid): nothing to learn. Anything
+             * else (EMFILE ...) must not pass for "holds nothing". */
+            if (errno == ENOENT || errno == ESRCH || errno == EACCES || errno == EPERM)
+                continue;
+            rc = ik__errno();
+            break;
+        }
         s.pid = (int)pid;
         s.self = pid == self;
         int r1 = scan_fds(&s, pfd);
         int r2 = scan_maps(&s, pfd);
         bool blind = r1 == IK_EACCES || r1 == IK_EPERM || r2 == IK_EACCES || r2 == IK_EPERM;
-        if (blind && ik__proc_alive((int)pid, start))
-            rc = add_blind(reg, (int)pid, pfd);
+        int other = 0;
+        if (!blind) /* another failure (EMFILE, ENOMEM ...) */
+            other = r1 != 0 && r1 != IK_ENOENT && r1 != IK_ESRCH   ? r1
+                    : r2 != 0 && r2 != IK_ENOENT && r2 != IK_ESRCH ? r2
+                                                                   : 0;
+        if ((blind || other != 0) && ik__proc_alive((int)pid, start))
+            rc = blind ? add_blind(reg, (int)pid, pfd) : other;
         close(pfd);
         if (rc != 0)
             break;
