@@ -4,6 +4,7 @@
 #include "sync_shared.h"
 #include "sync/sync_int.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 struct area {
@@ -297,6 +298,67 @@ static void test_stale_entry_no_false_cycle(void **state)
     assert_ok(ik_sync_unlink(mname));
 }
 
+/* Threads of one process: nodes are threads, so AB-BA between two threads is
+ * found (once) and a long hold by a sibling thread is not a cycle. */
+struct thr {
+    ik_mutex *first, *second;
+    _Atomic uint32_t *ready;
+    int rc;
+};
+
+static void *thr_cross(void *p)
+{
+    struct thr *t = p;
+    if (ik_mutex_lock(t->first) != 0) {
+        t->rc = -1;
+        return NULL;
+    }
+    ikts_bump(t->ready);
+    (void)ikts_wait_ge(t->ready, 2);
+    t->rc = ik_mutex_lock(t->second);
+    if (t->rc == 0 && ik_mutex_unlock(t->second) != 0)
+        t->rc = -2;
+    if (ik_mutex_unlock(t->first) != 0)
+        t->rc = -3;
+    return NULL;
+}
+
+static void test_threads_ab_ba(void **state)
+{
+    ik_mutex *a, *b;
+    const char *an = ikt_name("thr-a");
+    char bn[IK_NAME_MAX + 1];
+    snprintf(bn, sizeof(bn), "%s", ikt_name("thr-b"));
+    assert_ok(ik_mutex_open(&a, an, IK_CREATE | IK_EXCL));
+    assert_ok(ik_mutex_open(&b, bn, IK_CREATE | IK_EXCL));
+    _Atomic uint32_t *ready = ikts_anon(sizeof(*ready));
+    struct thr t1 = {a, b, ready, 0}, t2 = {b, a, ready, 0};
+    pthread_t h1, h2;
+    assert_int_equal(pthread_create(&h1, NULL, thr_cross, &t1), 0);
+    assert_int_equal(pthread_create(&h2, NULL, thr_cross, &t2), 0);
+    pthread_join(h1, NULL);
+    pthread_join(h2, NULL);
+    assert_true((t1.rc == IK_EDEADLK && t2.rc == 0) || (t1.rc == 0 && t2.rc == IK_EDEADLK));
+    /* A sibling thread holding for several slices is no deadlock. */
+    assert_ok(ik_mutex_lock(a));
+    atomic_store(ready, 0);
+    struct thr t3 = {b, a, ready, 0};
+    assert_int_equal(pthread_create(&h1, NULL, thr_cross, &t3), 0);
+    assert_int_equal(ikts_wait_ge(ready, 1), 0);
+    ikts_bump(ready);
+    uint64_t until = ik__now_ns() + 100000000u; /* hold a while: t3 waits 5 slices */
+    while (ik__now_ns() < until)
+        sched_yield();
+    assert_ok(ik_mutex_unlock(a));
+    pthread_join(h1, NULL);
+    assert_ok(t3.rc);
+    munmap((void *)ready, sizeof(*ready));
+    ik_mutex_close(a);
+    ik_mutex_close(b);
+    assert_ok(ik_sync_unlink(an));
+    assert_ok(ik_sync_unlink(bn));
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -307,6 +369,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_three_cycle_undo_sem),
         cmocka_unit_test(test_consistent_order_never_deadlk),
         cmocka_unit_test(test_stale_entry_no_false_cycle),
+        cmocka_unit_test(test_threads_ab_ba),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
