@@ -429,6 +429,106 @@ static void test_corrupt_named_refused(void **state)
     unlink(path);
 }
 
+/* Every named kind refuses a bad magic and a bad version, found by looking
+ * for the kind's magic word in the object, so no layout is hard-coded. */
+static int open_kind(int k, const char *name)
+{
+    void *p;
+    int rc;
+    switch (k) {
+    case 0:
+        rc = ik_mutex_open((ik_mutex **)&p, name, 0);
+        if (rc == 0)
+            ik_mutex_close(p);
+        return rc;
+    case 1:
+        rc = ik_sem_open((ik_sem **)&p, name, 0, 0);
+        if (rc == 0)
+            ik_sem_close(p);
+        return rc;
+    case 2:
+        rc = ik_cond_open((ik_cond **)&p, name, 0);
+        if (rc == 0)
+            ik_cond_close(p);
+        return rc;
+    case 3:
+        rc = ik_event_open((ik_event **)&p, name, 0);
+        if (rc == 0)
+            ik_event_close(p);
+        return rc;
+    case 4:
+        rc = ik_rwlock_open((ik_rwlock **)&p, name, 0);
+        if (rc == 0)
+            ik_rwlock_close(p);
+        return rc;
+    default:
+        rc = ik_barrier_open((ik_barrier **)&p, name, 2, 0);
+        if (rc == 0)
+            ik_barrier_close(p);
+        return rc;
+    }
+}
+
+static void test_corrupt_every_kind(void **state)
+{
+    static const uint32_t magics[] = {0x584d4b49u, 0x4d534b49u, 0x44434b49u,
+                                      0x56454b49u, 0x57524b49u, 0x52424b49u};
+    for (int k = 0; k < 6; k++) {
+        for (int what = 0; what < 3; what++) {
+            const char *name = ikt_name("corrupt");
+            void *p;
+            switch (k) {
+            case 0:
+                assert_ok(ik_mutex_open((ik_mutex **)&p, name, IK_CREATE | IK_EXCL));
+                ik_mutex_close(p);
+                break;
+            case 1:
+                assert_ok(ik_sem_open((ik_sem **)&p, name, 1, IK_CREATE | IK_EXCL));
+                ik_sem_close(p);
+                break;
+            case 2:
+                assert_ok(ik_cond_open((ik_cond **)&p, name, IK_CREATE | IK_EXCL));
+                ik_cond_close(p);
+                break;
+            case 3:
+                assert_ok(ik_event_open((ik_event **)&p, name, IK_CREATE | IK_EXCL));
+                ik_event_close(p);
+                break;
+            case 4:
+                assert_ok(ik_rwlock_open((ik_rwlock **)&p, name, IK_CREATE | IK_EXCL));
+                ik_rwlock_close(p);
+                break;
+            default:
+                assert_ok(ik_barrier_open((ik_barrier **)&p, name, 2, IK_CREATE | IK_EXCL));
+                ik_barrier_close(p);
+                break;
+            }
+            assert_ok(open_kind(k, name));
+            char path[128];
+            snprintf(path, sizeof(path), "/dev/shm/ik.%s", name);
+            int fd = open(path, O_RDWR);
+            assert_true(fd >= 0);
+            unsigned char buf[4096];
+            ssize_t n = pread(fd, buf, sizeof(buf), 0);
+            assert_true(n > 64);
+            unsigned char *m = memmem(buf + 64, (size_t)n - 64, &magics[k], 4);
+            assert_non_null(m);
+            if (what == 0)
+                m[0] ^= 0x20; /* bad magic */
+            else if (what == 1)
+                m[4] += 1; /* bad version */
+            else
+                memset(buf + 64, 0xa5, (size_t)n - 64); /* garbage object */
+            assert_int_equal(pwrite(fd, buf, (size_t)n, 0), n);
+            close(fd);
+            int rc = open_kind(k, name);
+            if (rc != IK_EPROTO)
+                fail_msg("kind %d corruption %d: got %s", k, what, ik_err_name(rc));
+            assert_ok(ik_sync_unlink(name));
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -441,6 +541,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_named_mode_excl_kind),
         cmocka_unit_test(test_squatting_refused),
         cmocka_unit_test(test_corrupt_named_refused),
+        cmocka_unit_test(test_corrupt_every_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
