@@ -243,7 +243,8 @@ IK_EXPORT IK_NODISCARD int ik_rwlock_wrlock(ik_rwlock *l);
 IK_EXPORT IK_NODISCARD int ik_rwlock_trywrlock(ik_rwlock *l);
 /* As wrlock, up to timeout_ms: IK_ETIMEDOUT. */
 IK_EXPORT IK_NODISCARD int ik_rwlock_timedwrlock(ik_rwlock *l, int timeout_ms);
-/* Release a read or write hold of the calling thread (IK_EPERM if none). */
+/* Release the write hold of the calling thread, else one read hold of the
+ * calling process (IK_EPERM if neither). */
 IK_EXPORT IK_NODISCARD int ik_rwlock_unlock(ik_rwlock *l);
 /* Mark the state repaired after IK_EOWNERDEAD (IK_EINVAL otherwise). */
 IK_EXPORT IK_NODISCARD int ik_rwlock_consistent(ik_rwlock *l);
