@@ -271,6 +271,34 @@ static void test_symlink_and_nonregular_refused(void **state)
     unlink(path);
 }
 
+/* Every refused open, create and unlink closes what it opened. */
+static void test_error_paths_leak_no_fds(void **state)
+{
+    int before = ikt_count_fds();
+    const char *name = ikt_name("leak");
+    char path[128];
+    shm_path(path, sizeof(path), name);
+    ik_shm *shm;
+    assert_ik(IK_ENOENT, ik_shm_open(&shm, name, 0));
+    write_file(path, "junk", 4, 4096);
+    assert_ik(IK_EPROTO, ik_shm_open(&shm, name, 0));
+    assert_ik(IK_EPROTO, ik_shm_open(&shm, name, IK_SHM_RDONLY));
+    assert_ik(IK_EEXIST, ik_shm_create(&shm, name, 64, 0));
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_ik(IK_EUNSAFE, ik_shm_open(&shm, name, IK_SHM_RDONLY));
+    assert_ik(IK_EUNSAFE, ik_shm_unlink(name));
+    unlink(path);
+    assert_int_equal(symlink("/etc/passwd", path), 0);
+    assert_ik(IK_EUNSAFE, ik_shm_open(&shm, name, 0));
+    assert_ik(IK_EEXIST, ik_shm_create(&shm, name, 64, 0));
+    unlink(path);
+    assert_ik(IK_EINVAL, ik_shm_create(&shm, name, 0, 0));
+    assert_ik(IK_EINVAL, ik_shm_anon(&shm, 0, 0));
+    assert_ik(IK_ENOTSUP, ik_shm_create(&shm, name, 64, IK_SHM_HUGE_REQUIRED));
+    assert_int_equal(ikt_count_fds(), before);
+}
+
 static void test_anon_passed_over_socketpair(void **state)
 {
     int sv[2];
@@ -406,6 +434,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_squatted_segment_refused),
         cmocka_unit_test(test_corrupt_headers_refused),
         cmocka_unit_test(test_symlink_and_nonregular_refused),
+        cmocka_unit_test(test_error_paths_leak_no_fds),
         cmocka_unit_test(test_anon_passed_over_socketpair),
         cmocka_unit_test(test_from_fd_attacks),
         cmocka_unit_test(test_fd_recv_closes_extra_fds),
