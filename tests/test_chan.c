@@ -876,6 +876,62 @@ static void test_connection_limit(void **state)
     ik_listener_close(l);
 }
 
+/* One send on a pipe pair whose peer is gone: IK_ECLOSED, no signal. */
+static void send_to_closed_pipe(void)
+{
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, "pipe"));
+    ik_chan_close(b);
+    assert_ik(IK_ECLOSED, ik_send(a, "x", 1, 1000));
+    ik_chan_close(a);
+}
+
+static int sigpipe_state(int *blocked)
+{
+    sigset_t cur, pend;
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    sigpending(&pend);
+    *blocked = sigismember(&cur, SIGPIPE);
+    return sigismember(&pend, SIGPIPE);
+}
+
+/* Pipes have no MSG_NOSIGNAL: whatever the disposition (default, ignored,
+ * changed under a cached hint, or blocked by the caller), a send to a gone
+ * reader raises nothing, leaves the caller's mask as it was, and does not
+ * eat a SIGPIPE the caller has pending. More than 64 sends per case cross
+ * the periodic disposition re-check. */
+static void test_sigpipe_never_raised_on_pipes(void **state)
+{
+    IK__UNUSED(state);
+    int blocked;
+    signal(SIGPIPE, SIG_DFL);
+    for (int i = 0; i < 70; i++)
+        send_to_closed_pipe();
+    assert_false(sigpipe_state(&blocked));
+    assert_false(blocked);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < 70; i++)
+        send_to_closed_pipe();
+    signal(SIGPIPE, SIG_DFL); /* the hint says "ignored": must not be trusted */
+    for (int i = 0; i < 70; i++)
+        send_to_closed_pipe();
+    assert_false(sigpipe_state(&blocked));
+    assert_false(blocked);
+    /* the caller blocks SIGPIPE and has one pending: both stay */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_kill(pthread_self(), SIGPIPE);
+    for (int i = 0; i < 70; i++)
+        send_to_closed_pipe();
+    assert_true(sigpipe_state(&blocked));
+    assert_true(blocked);
+    struct timespec zero = {0, 0};
+    assert_int_equal(sigtimedwait(&set, NULL, &zero), SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -895,6 +951,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest rest[] = {
         cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),
         cmocka_unit_test(test_partial_then_timeout),

@@ -313,16 +313,29 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
         return IK_ENOTSUP;
     ssize_t r;
     int e;
-    /* Pipes have no MSG_NOSIGNAL. If the process ignores SIGPIPE a plain
-     * write is safe (one query); otherwise block it around the write and
-     * swallow the one this write may raise. */
+    /*
+     * Pipes have no MSG_NOSIGNAL. Two correct ways to write without risking
+     * SIGPIPE: (a) the process ignores it (one sigaction query, fresh every
+     * time, then a plain write), or (b) block it in this thread around the
+     * write and swallow the one this write may raise (two sigprocmask calls,
+     * none if the caller already blocks it). Syscalls cost about 1 us each
+     * on some hosts, so a thread-local hint picks the path: after seeing
+     * SIG_IGN take (a), else (b) without the query, re-checking the
+     * disposition every 64 writes. The hint never skips a check that
+     * safety depends on: (a) always queries first.
+     */
+    static _Thread_local unsigned hint_ign, since_check;
     struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
-        do {
-            r = writev(io->wfd, iov, n);
-            e = errno;
-        } while (r < 0 && e == EINTR);
-        goto done;
+    if (hint_ign || ++since_check >= 64) {
+        since_check = 0;
+        hint_ign = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+        if (hint_ign) {
+            do {
+                r = writev(io->wfd, iov, n);
+                e = errno;
+            } while (r < 0 && e == EINTR);
+            goto done;
+        }
     }
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
@@ -332,13 +345,15 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
         r = writev(io->wfd, iov, n);
         e = errno;
     } while (r < 0 && e == EINTR);
-    if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
-        /* Consume the SIGPIPE this thread just got, before unblocking. */
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-            ;
+    if (!sigismember(&old, SIGPIPE)) {
+        if (r < 0 && e == EPIPE) {
+            /* Consume the SIGPIPE this thread just got, before unblocking. */
+            struct timespec zero = {0, 0};
+            while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+                ;
+        }
+        pthread_sigmask(SIG_UNBLOCK, &pipe_set, NULL);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 done:
     if (r >= 0)
         return r;
