@@ -55,7 +55,9 @@ IK_EXPORT IK_NODISCARD int ik_log_append(ik_log *log, const void *buf, size_t le
  * committing are skipped without waiting for them (liveness: pid + process
  * start time + slot generation). Waits up to timeout_ms (-1 forever, 0 poll)
  * for a record to appear or a live writer to commit.
- * Returns 0, IK_ETIMEDOUT (nothing yet), IK_EMSGSIZE (cap too small; *len
+ * Returns 0, IK_ETIMEDOUT (nothing yet), IK_ENOSPC (the cursor is at the end
+ * of a log too full for any further record: nothing will ever come, so it
+ * does not wait), IK_EMSGSIZE (cap too small; *len
  * says how big and the cursor is not advanced), IK_EINVAL (bad arguments or
  * cursor), IK_EPROTO (corrupt log or record; a record that fails its
  * checksum is reported once and the cursor moves past it). Read-only handles

@@ -647,6 +647,8 @@ int ik_log_read(ik_log *log, uint64_t *cursor, void *buf, size_t cap, size_t *le
         if (w == 0) {
             if (c < t)
                 return IK_EPROTO; /* tail passed an unclaimed offset */
+            if (log->cap - c < IK__LOG_REC_HDR)
+                return IK_ENOSPC; /* full: no record can ever start here */
             if (deadline == 0)
                 deadline = ik__deadline(timeout_ms);
             int rc = wait_seq(log, snap, deadline, IDLE_SLICE);
