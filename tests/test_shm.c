@@ -46,7 +46,43 @@ static int child_recv_anon(int argc, char **argv)
     return 0;
 }
 
+/* create-race NAME: 3000 rounds of create-or-open on one name shared with a
+ * sibling. Creating gives 0 or IK_EEXIST, opening 0 or IK_ENOENT, and an
+ * opened segment is always whole (never a half-made header: IK_EPROTO,
+ * IK_EAGAIN). The creator unlinks its segment again, which nobody else may
+ * have done. Exit 0, or the step that broke the rule. */
+static int child_create_race(int argc, char **argv)
+{
+    const char *name = argv[0];
+    for (int i = 0; i < 3000; i++) {
+        ik_shm *shm;
+        int rc = ik_shm_create(&shm, name, 1000, 0);
+        if (rc == 0) {
+            if (ik_shm_size(shm) != 1000)
+                return 2;
+            ik_shm_close(shm);
+            if (ik_shm_unlink(name) != 0)
+                return 3;
+            continue;
+        }
+        if (rc != IK_EEXIST)
+            return 4;
+        rc = ik_shm_open(&shm, name, IK_SHM_RDONLY);
+        if (rc == IK_ENOENT)
+            continue;
+        if (rc != 0) {
+            fprintf(stderr, "create-race: open gave %s\n", ik_err_name(rc));
+            return 5;
+        }
+        if (ik_shm_size(shm) != 1000)
+            return 6;
+        ik_shm_close(shm);
+    }
+    return 0;
+}
+
 static const struct ikt_child_role roles[] = {
+    {"create-race", child_create_race},
     {"open-write", child_open_write},
     {"recv-anon", child_recv_anon},
     {NULL, NULL},
@@ -271,6 +307,19 @@ static void test_symlink_and_nonregular_refused(void **state)
     unlink(path);
 }
 
+/* Two exec'd processes race create / open / unlink on one name: atomic
+ * publication means an opener never sees a half-made segment. */
+static void test_create_open_race(void **state)
+{
+    const char *name = ikt_name("race");
+    pid_t a = ikt_spawn(-1, "create-race", name, NULL);
+    pid_t b = ikt_spawn(-1, "create-race", name, NULL);
+    assert_int_equal(ikt_wait(a), 0);
+    assert_int_equal(ikt_wait(b), 0);
+    ik_shm *shm;
+    assert_ik(IK_ENOENT, ik_shm_open(&shm, name, 0));
+}
+
 /* Every refused open, create and unlink closes what it opened. */
 static void test_error_paths_leak_no_fds(void **state)
 {
@@ -435,6 +484,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_corrupt_headers_refused),
         cmocka_unit_test(test_symlink_and_nonregular_refused),
         cmocka_unit_test(test_error_paths_leak_no_fds),
+        cmocka_unit_test(test_create_open_race),
         cmocka_unit_test(test_anon_passed_over_socketpair),
         cmocka_unit_test(test_from_fd_attacks),
         cmocka_unit_test(test_fd_recv_closes_extra_fds),
