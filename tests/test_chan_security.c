@@ -147,6 +147,64 @@ static void test_other_uid_rejected_by_default(void **state)
     ik_listener_close(ac.l);
 }
 
+/* A server of another uid squatting an abstract name (no file, so no
+ * owner check) is refused by the dialer: EAUTH, nothing sent to it. */
+struct squat_arg {
+    char url[128];
+    int ready;
+};
+
+static int nobody_listen(void *p)
+{
+    struct squat_arg *a = p;
+    ik_listener *l;
+    if (ik_listen(&l, a->url, NULL) != 0)
+        return 10;
+    if (write(a->ready, "L", 1) != 1)
+        return 11;
+    ik_chan *ch = NULL;
+    int rc = ik_accept(l, &ch, 10000); /* the root dialer: rejected here too */
+    ik_chan_close(ch);
+    ik_listener_close(l);
+    return rc == IK_EAUTH ? 0 : 12;
+}
+
+struct squat_runner {
+    struct squat_arg a;
+    int rc;
+    pthread_t th;
+};
+
+static void *squat_main(void *p)
+{
+    struct squat_runner *r = p;
+    r->rc = ikt_run_as_nobody(nobody_listen, &r->a);
+    return NULL;
+}
+
+static void test_dialer_refuses_foreign_server(void **state)
+{
+    IK__UNUSED(state);
+    if (!ikt_is_root())
+        skip();
+    struct squat_runner r;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.a.url, sizeof(r.a.url), "unix+abstract://%s", ikt_name("sq"));
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    r.a.ready = p[1];
+    pthread_create(&r.th, NULL, squat_main, &r);
+    char c;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    ik_chan *ch = NULL;
+    assert_ik(IK_EAUTH, ik_dial(&ch, r.a.url, NULL));
+    assert_non_null(strstr(ik_chan_last_errdetail(), "65534"));
+    pthread_join(r.th, NULL);
+    assert_int_equal(r.rc, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 static void test_peer_credentials(void **state)
 {
     IK__UNUSED(state);
@@ -729,6 +787,7 @@ int main(int argc, char **argv)
     ikt_child_dispatch(argc, argv, roles);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_other_uid_rejected_by_default),
+        cmocka_unit_test(test_dialer_refuses_foreign_server),
         cmocka_unit_test(test_peer_credentials),
         cmocka_unit_test(test_symlinks_refused),
         cmocka_unit_test(test_live_path_not_stolen_stale_replaced),

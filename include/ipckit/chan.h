@@ -112,7 +112,8 @@ IK_EXPORT void ik_listener_close(ik_listener *lst);
 /*
  * Connect to url (timeout: opts/?timeout=, default 10 s). *out owns the channel.
  * Errors: IK_EINVAL, IK_ENOTSUP, IK_ECONNREFUSED/IK_ENOENT (nobody listens),
- * IK_ETIMEDOUT, IK_EAUTH (TLS: see ik_chan_errdetail), system errors.
+ * IK_ETIMEDOUT, IK_EAUTH (TLS: see ik_chan_errdetail; Unix stream/seqpacket:
+ * the server's uid is not ours, root or on the allow-list), system errors.
  */
 IK_EXPORT IK_NODISCARD int ik_dial(ik_chan **out, const char *url, const ik_chan_opts *opts);
 

@@ -387,6 +387,25 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
         close(fd);
         return rc;
     }
+    if (type != SOCK_DGRAM) {
+        /* The server must be us, root, or on the allow-list: an abstract
+         * name has no owner check, so anyone could squat it, and a path may
+         * have been swapped between path_check and connect. */
+        struct ucred cr;
+        socklen_t sl = sizeof(cr);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) != 0) {
+            rc = ik__errno();
+            close(fd);
+            return rc;
+        }
+        if (cr.uid != 0 && !ik__policy_allows(o, cr.uid, cr.gid)) {
+            snprintf(io->detail, sizeof(io->detail),
+                     "server uid %u gid %u pid %d not allowed by policy", (unsigned)cr.uid,
+                     (unsigned)cr.gid, (int)cr.pid);
+            close(fd);
+            return IK_EAUTH;
+        }
+    }
     ik__io_init(io, ops, fd, fd);
     if (type == SOCK_DGRAM) {
         /* Say hello so the listener learns our address (an empty datagram
