@@ -422,7 +422,12 @@ static int log_map(struct ik_log *l, const char *path)
         close(fd);
         if (n < 0)
             return ik__errno();
-        /* Empty or magic 0: a creator without O_TMPFILE may still be busy. */
+        /* Empty or magic 0: a creator without O_TMPFILE may still be busy.
+         * It sizes the file before writing the header, so a short file or
+         * a foreign version is never one in the making: refuse it now. */
+        if ((st.st_size != 0 && (uint64_t)st.st_size < IK__LOG_HDR_SIZE) ||
+            (n == (ssize_t)sizeof(h) && h.version != 0 && h.version != IK__LOG_VERSION))
+            return IK_EPROTO;
         if (tries >= 200)
             return IK_EPROTO;
         sched_yield();
