@@ -1,7 +1,9 @@
 /* ipckit recv: receive messages from any channel URL to stdout. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,9 @@ int ik_cmd_recv(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "n:lrt:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
+            errno = 0;
             count = strtol(optarg, &end, 10);
-            if (*end != '\0' || count < 0) {
+            if (end == optarg || *end != '\0' || errno != 0 || count < 0) {
                 recv_usage(stderr);
                 return IK_EXIT_USAGE;
             }
@@ -49,13 +52,16 @@ int ik_cmd_recv(int argc, char **argv)
         case 'r':
             raw = 1;
             break;
-        case 't':
-            timeout = (int)strtol(optarg, &end, 10);
-            if (*end != '\0' || timeout < -1) {
+        case 't': {
+            errno = 0;
+            long t = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || errno != 0 || t < -1 || t > INT_MAX) {
                 recv_usage(stderr);
                 return IK_EXIT_USAGE;
             }
+            timeout = (int)t;
             break;
+        }
         case 'h':
             recv_usage(stdout);
             return IK_EXIT_OK;
@@ -112,11 +118,17 @@ int ik_cmd_recv(int argc, char **argv)
             status = IK_EXIT_FAIL;
             break;
         }
-        fwrite(buf, 1, len, stdout);
-        if (!raw)
-            fputc('\n', stdout);
-        fflush(stdout);
+        int bad = fwrite(buf, 1, len, stdout) != len;
+        if (!raw && !bad)
+            bad = fputc('\n', stdout) == EOF;
+        if (!bad)
+            bad = fflush(stdout) != 0;
         free(buf);
+        if (bad) { /* e.g. disk full: never drop a message silently */
+            ik_cli_error("stdout", errno > 0 ? -errno : IK_EIO);
+            status = IK_EXIT_FAIL;
+            break;
+        }
         i++;
     }
     ik_listener_close(l);

@@ -1,7 +1,10 @@
 /* ipckit send: send messages to any channel URL. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +60,9 @@ int ik_cli_chan_open(ik_chan **ch, const char *url, int listen, int raw, int tim
     return rc;
 }
 
-static int read_file(const char *path, char **buf, size_t *len)
+/* Read a whole file, at most max bytes (else IK_EMSGSIZE: a file such as
+ * /dev/zero must not grow the buffer until memory runs out). */
+static int read_file(const char *path, uint64_t max, char **buf, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (f == NULL)
@@ -69,6 +74,12 @@ static int read_file(const char *path, char **buf, size_t *len)
         n += r;
         if (n < cap)
             break;
+        if (n > max) {
+            free(b);
+            if (f != stdin)
+                fclose(f);
+            return IK_EMSGSIZE;
+        }
         char *nb = realloc(b, cap * 2);
         if (nb == NULL) {
             free(b);
@@ -113,13 +124,16 @@ int ik_cmd_send(int argc, char **argv)
         case 'r':
             raw = 1;
             break;
-        case 't':
-            timeout = (int)strtol(optarg, &end, 10);
-            if (*end != '\0' || timeout < -1) {
+        case 't': {
+            errno = 0;
+            long t = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || errno != 0 || t < -1 || t > INT_MAX) {
                 send_usage(stderr);
                 return IK_EXIT_USAGE;
             }
+            timeout = (int)t;
             break;
+        }
         case 'h':
             send_usage(stdout);
             return IK_EXIT_OK;
@@ -145,7 +159,7 @@ int ik_cmd_send(int argc, char **argv)
         char *buf = NULL;
         size_t len = 0;
         if (file != NULL) {
-            rc = read_file(file, &buf, &len);
+            rc = read_file(file, ik_chan_max_msg(ch), &buf, &len);
         } else {
             for (int i = optind; i < argc; i++)
                 len += strlen(argv[i]) + 1;
@@ -180,6 +194,8 @@ int ik_cmd_send(int argc, char **argv)
             }
         }
         free(line);
+        if (rc == 0 && ferror(stdin))
+            rc = IK_EIO; /* a read error is not the end of input */
     }
     if (rc != 0) {
         ik_cli_error("send", rc);

@@ -106,4 +106,28 @@ grep -q 'hello from ipckit' "$tmp/curl.out" || fail "curl page"
 "$ex/web_client" "$page" >"$tmp/client.out" || fail "web_client"
 grep -q 'hello from ipckit' "$tmp/client.out" || fail "web_client page"
 exec 4<&-
+
+# 6. bad numbers are usage errors (no silent wrap of --timeout 4294967295 to -1)
+for bad in 4294967295 99999999999 '' x1; do
+    rc=0
+    "$IPCKIT" recv --timeout "$bad" unix://nobody 2>/dev/null || rc=$?
+    [[ $rc == 2 ]] || fail "recv --timeout '$bad' gave $rc"
+    rc=0
+    "$IPCKIT" send --timeout "$bad" unix://nobody x 2>/dev/null || rc=$?
+    [[ $rc == 2 ]] || fail "send --timeout '$bad' gave $rc"
+done
+rc=0
+"$IPCKIT" recv --count '' unix://nobody 2>/dev/null || rc=$?
+[[ $rc == 2 ]] || fail "recv --count '' gave $rc"
+
+# 7. send --file stops reading at max_msg (/dev/zero never ends)
+start_listener "$tmp/zero.out" "$IPCKIT" send --listen --timeout 20000 --file /dev/zero \
+    "unix://clizero?max_msg=1024"
+"$IPCKIT" recv --timeout 20000 unix://clizero >/dev/null
+grep -q "message too large" <&3 || fail "send --file /dev/zero: no IK_EMSGSIZE"
+
+# 8. a failing stdout (disk full) is an error, not a silently dropped message
+start_listener /dev/full "$IPCKIT" recv --listen --count 1 --timeout 20000 unix://clifull
+"$IPCKIT" send unix://clifull lost
+grep -q "ipckit: stdout:" <&3 || fail "recv >/dev/full did not fail"
 echo "ok"
