@@ -502,6 +502,8 @@ static void test_urls_and_options(void **state)
     assert_ik(IK_EINVAL, ik_chan_opts_set_raw(o, 3));
     assert_ik(IK_EINVAL, ik_chan_opts_set_tls_files(o, NULL, "cert", NULL));
     assert_ik(IK_EINVAL, ik_chan_opts_set_limits(o, 0, 10));
+    assert_ik(IK_EINVAL, ik_chan_opts_allow_uid(o, (uid_t)-1)); /* = "no credentials" */
+    assert_ik(IK_EINVAL, ik_chan_opts_allow_gid(o, (gid_t)-1));
     assert_ok(ik_chan_opts_parse(o, "max_msg=100&timeout=5&verify=1&allow_uid=7"));
     ik_chan_opts_free(o);
     /* query options reach the channel */

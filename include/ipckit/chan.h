@@ -73,7 +73,8 @@ IK_EXPORT IK_NODISCARD int ik_chan_opts_set_tls12(ik_chan_opts *o, int on);
 IK_EXPORT IK_NODISCARD int ik_chan_opts_set_limits(ik_chan_opts *o, int max_conns,
                                                    int handshake_ms);
 /* Unix accept policy: default same effective uid only. Each call adds a uid
- * (or gid) that is also accepted. At most 16 of each. */
+ * (or gid) that is also accepted. At most 16 of each; (uid_t)-1 / (gid_t)-1
+ * are IK_EINVAL (they stand for a peer without credentials). */
 IK_EXPORT IK_NODISCARD int ik_chan_opts_allow_uid(ik_chan_opts *o, uid_t uid);
 IK_EXPORT IK_NODISCARD int ik_chan_opts_allow_gid(ik_chan_opts *o, gid_t gid);
 /* Apply a query string "k=v&k=v" (without '?'). Unknown keys: IK_EINVAL. */

@@ -107,15 +107,15 @@ int ik_chan_opts_set_limits(ik_chan_opts *o, int max_conns, int handshake_ms)
 
 int ik_chan_opts_allow_uid(ik_chan_opts *o, uid_t uid)
 {
-    if (o == NULL || o->n_uid >= IK__ALLOW_MAX)
-        return IK_EINVAL;
+    if (o == NULL || o->n_uid >= IK__ALLOW_MAX || uid == (uid_t)-1)
+        return IK_EINVAL; /* -1 stands for "no credentials" at accept */
     o->allow_uid[o->n_uid++] = uid;
     return 0;
 }
 
 int ik_chan_opts_allow_gid(ik_chan_opts *o, gid_t gid)
 {
-    if (o == NULL || o->n_gid >= IK__ALLOW_MAX)
+    if (o == NULL || o->n_gid >= IK__ALLOW_MAX || gid == (gid_t)-1)
         return IK_EINVAL;
     o->allow_gid[o->n_gid++] = gid;
     return 0;
