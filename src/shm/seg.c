@@ -1,11 +1,13 @@
 /* Segments: the header-prefixed shared memory every named ipckit object uses. */
 #include "../core/internal.h"
 
+#include <linux/magic.h>
 #include <linux/memfd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,6 +179,14 @@ static int seg_map_existing(struct ik__seg *seg, int fd, uint64_t file_size, uns
     if (rc != 0)
         return rc;
     size_t len = (size_t)(h.hdr_size + h.user_size);
+    /* hugetlbfs (a received MFD_HUGETLB memfd): munmap needs a length in
+     * whole huge pages, or it fails and the mapping leaks. Its size is one
+     * (the file system's block size), so the rounded length stays inside. */
+    struct statfs sfs;
+    bool huge = fstatfs(fd, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC && sfs.f_bsize > 0 &&
+                ((uint64_t)sfs.f_bsize & ((uint64_t)sfs.f_bsize - 1)) == 0;
+    if (huge)
+        len = IK__ALIGN_UP(len, (size_t)sfs.f_bsize);
     void *base = mmap(NULL, len, PROT_READ | (rdonly ? 0 : PROT_WRITE), MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return ik__errno();
@@ -187,7 +197,7 @@ static int seg_map_existing(struct ik__seg *seg, int fd, uint64_t file_size, uns
                             .user_size = (size_t)h.user_size,
                             .hdr = h,
                             .rdonly = rdonly,
-                            .huge = (h.flags & IK__SEG_F_HUGE) != 0};
+                            .huge = huge};
     return 0;
 }
 
