@@ -228,9 +228,14 @@ int ik__seg_anon(struct ik__seg *seg, unsigned kind, size_t user_size, unsigned 
     bool want_huge = (flags & (IK_SHM_HUGE | IK_SHM_HUGE_REQUIRED)) != 0;
     for (int attempt = want_huge ? 0 : 1; attempt < 2; attempt++) {
         bool huge = attempt == 0;
-        size_t len = huge ? IK__ALIGN_UP(total, (size_t)2 << 20) : total;
+        size_t len = total;
         unsigned mfd = MFD_CLOEXEC | MFD_ALLOW_SEALING | (huge ? MFD_HUGETLB : 0);
         int fd = memfd_create("ik.anon", mfd);
+        struct statfs sfs;
+        if (fd >= 0 && huge) /* whole default huge pages (2 MiB, or 1 GiB ...) */
+            len =
+                IK__ALIGN_UP(total, fstatfs(fd, &sfs) == 0 && sfs.f_bsize > 0 ? (size_t)sfs.f_bsize
+                                                                              : (size_t)2 << 20);
         if (fd < 0) {
             rc = ik__errno();
         } else if (ftruncate(fd, (off_t)len) != 0) {
