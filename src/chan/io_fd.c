@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -279,8 +280,32 @@ const struct ik__io_ops ik__io_udgram_ops = {
 
 /* ---- pipes and FIFOs: write with SIGPIPE blocked ----------------------- */
 
+/* 0 until a kernel refuses RWF_NOWAIT on a pipe (then poll + read). */
+static atomic_int pipe_nowait_unsupported;
+
 static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
+    if (!wait && !atomic_load_explicit(&pipe_nowait_unsupported, memory_order_relaxed)) {
+        /* One call, and it cannot block even if another reader of a shared
+         * pipe takes the bytes that a poll() would have announced. */
+        struct iovec v = {buf, n};
+        for (;;) {
+            ssize_t r = preadv2(io->rfd, &v, 1, -1, RWF_NOWAIT);
+            if (r >= 0)
+                return r;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                io->want = POLLIN;
+                return IK_EAGAIN;
+            }
+            if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) {
+                atomic_store_explicit(&pipe_nowait_unsupported, 1, memory_order_relaxed);
+                break;
+            }
+            return map_errno(errno);
+        }
+    }
     for (;;) {
         if (!wait) { /* the read end is blocking: look first */
             struct pollfd p = {.fd = io->rfd, .events = POLLIN};
