@@ -934,6 +934,34 @@ static void test_sigpipe_never_raised_on_pipes(void **state)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* unix+dgram has no connection credentials: ik_chan_peer says so instead
+ * of returning uid -1 as if it were a real answer. */
+static void test_dgram_peer_not_supported(void **state)
+{
+    IK__UNUSED(state);
+    char url[128];
+    snprintf(url, sizeof(url), "unix+dgram://%s", ikt_name("dgp"));
+    ik_listener *l;
+    ik_chan *c, *s;
+    assert_ok(ik_listen(&l, url, NULL));
+    assert_ok(ik_dial(&c, url, NULL));
+    assert_ok(ik_accept(l, &s, 5000));
+    uid_t uid;
+    assert_ik(IK_ENOTSUP, ik_chan_peer(s, &uid, NULL, NULL));
+    assert_ik(IK_ENOTSUP, ik_chan_peer(c, &uid, NULL, NULL));
+    ik_chan *x, *y;
+    assert_ok(ik_chan_pair(&x, &y, "unix"));
+    pid_t pid = 0;
+    assert_ok(ik_chan_peer(x, &uid, NULL, &pid));
+    assert_int_equal(uid, geteuid());
+    assert_int_equal(pid, getpid());
+    ik_chan_close(x);
+    ik_chan_close(y);
+    ik_chan_close(c);
+    ik_chan_close(s);
+    ik_listener_close(l);
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -953,6 +981,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest rest[] = {
         cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_dgram_peer_not_supported),
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),

@@ -174,8 +174,10 @@ IK_EXPORT int ik_chan_pollfd(const ik_chan *ch);
 /* 1 if a received message is already buffered inside the channel. */
 IK_EXPORT int ik_chan_pending(const ik_chan *ch);
 
-/* Peer credentials (Unix sockets, SO_PEERCRED at connect time). Any pointer
- * may be NULL. IK_ENOTSUP on other transports. */
+/* Peer credentials (Unix stream/seqpacket sockets and pairs, SO_PEERCRED at
+ * connect time). Any pointer may be NULL. IK_ENOTSUP on other transports,
+ * unix+dgram included (no connection, no credentials; the policy there is
+ * checked on the first datagram at ik_accept). */
 IK_EXPORT IK_NODISCARD int ik_chan_peer(const ik_chan *ch, uid_t *uid, gid_t *gid, pid_t *pid);
 /* TLS: the peer certificate's subject (one line), IK_ENOENT if none. */
 IK_EXPORT IK_NODISCARD int ik_chan_peer_subject(const ik_chan *ch, char *buf, size_t cap);

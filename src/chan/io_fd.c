@@ -205,6 +205,8 @@ static int unix_peer(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid
     socklen_t sl = sizeof(cr);
     if (getsockopt(io->rfd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) != 0)
         return ik__errno();
+    if (cr.pid == 0 && cr.uid == (uid_t)-1)
+        return IK_ENOTSUP; /* datagram sockets: the kernel has no credentials */
     if (uid)
         *uid = cr.uid;
     if (gid)
