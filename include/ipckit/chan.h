@@ -97,7 +97,9 @@ IK_EXPORT IK_NODISCARD int ik_listen(ik_listener **out, const char *url, const i
  * Wait up to timeout_ms (-1 forever) for a peer. *out owns the new channel.
  * Errors: IK_ETIMEDOUT, IK_EAUTH (peer rejected by the uid policy or the TLS
  * handshake failed: the connection is closed, call again), IK_EBUSY
- * (connection limit reached: the connection was dropped), system errors.
+ * (connection limit reached: the connection was dropped; unix+dgram: the
+ * listener already has its one peer), IK_ECLOSED / IK_EPROTO (fifo: the
+ * dialer went away or spoke garbage mid-handshake; call again), system errors.
  */
 IK_EXPORT IK_NODISCARD int ik_accept(ik_listener *lst, ik_chan **out, int timeout_ms);
 
