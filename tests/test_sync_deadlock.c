@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/wait.h>
 
 struct area {
     _Atomic uint32_t ready;
@@ -359,6 +360,49 @@ static void test_threads_ab_ba(void **state)
     assert_ok(ik_sync_unlink(bn));
 }
 
+/* As uid 65534, whose registry name another user (root) squatted: the
+ * registry is refused (owner check), detection is off, the locks work. */
+static int nobody_squatted_registry(void *arg)
+{
+    ik_mutex *m;
+    if (ik_mutex_open(&m, (const char *)arg, IK_CREATE | IK_EXCL) != 0)
+        return 1;
+    if (ik_mutex_lock(m) != 0)
+        return 2;
+    fflush(NULL);
+    pid_t c = fork();
+    if (c == 0) /* 100 ms = several slices, each would use the registry */
+        _exit(ik_mutex_timedlock(m, 100) == IK_ETIMEDOUT ? 0 : 3);
+    int st;
+    if (waitpid(c, &st, 0) != c)
+        return 4;
+    if (ik_mutex_unlock(m) != 0)
+        return 5;
+    ik_mutex_close(m);
+    if (ik_sync_unlink((const char *)arg) != 0)
+        return 6;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 7;
+}
+
+static void test_squatted_registry_is_refused(void **state)
+{
+    if (!ikt_is_root())
+        skip();
+    char reg[64];
+    snprintf(reg, sizeof(reg), IK__SYNCREG_PREFIX "%u", 65534u);
+    ik_shm *shm;
+    ik_perm perm = IK_PERM_DEFAULT;
+    perm.mode = 0666; /* open to everyone, owned by root */
+    int rc = ik_shm_create_ex(&shm, reg, sizeof(struct ik__syncreg), 0, &perm);
+    if (rc == IK_EEXIST)
+        skip(); /* a real registry of uid 65534 exists: leave it alone */
+    assert_ok(rc);
+    ik_shm_close(shm);
+    int st = ikt_run_as_nobody(nobody_squatted_registry, (void *)ikt_name("sq-reg"));
+    assert_ok(ik_shm_unlink(reg));
+    assert_int_equal(st, 0);
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -370,6 +414,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_consistent_order_never_deadlk),
         cmocka_unit_test(test_stale_entry_no_false_cycle),
         cmocka_unit_test(test_threads_ab_ba),
+        cmocka_unit_test(test_squatted_registry_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
