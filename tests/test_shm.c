@@ -399,6 +399,18 @@ static void test_from_fd_attacks(void **state)
     assert_int_equal(pipe(p), 0);
     assert_ik(IK_EUNSAFE, ik_shm_from_fd(&shm, p[0], 0));
     assert_ik(IK_EBADF, ik_shm_from_fd(&shm, -1, 0));
+    /* The same two attacks arriving over a socket (as from a hostile peer). */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int pair[2] = {fd, small}, got[2];
+    assert_ok(ik_fd_send(sv[0], pair, 2));
+    assert_int_equal(ik_fd_recv(sv[1], got, 2, 5000), 2);
+    assert_ik(IK_EUNSAFE, ik_shm_from_fd(&shm, got[0], 0));
+    assert_ik(IK_EPROTO, ik_shm_from_fd(&shm, got[1], IK_SHM_RDONLY));
+    close(got[0]);
+    close(got[1]);
+    close(sv[0]);
+    close(sv[1]);
     /* The caller still owns the fds on failure. */
     assert_int_equal(close(fd), 0);
     assert_int_equal(close(small), 0);
