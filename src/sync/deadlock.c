@@ -72,7 +72,8 @@ static struct ik__syncreg *reg_get(void)
             g_reg = seg.user;
             g_fd = seg.fd;
             g_pid_opened = getpid();
-        } else if (rc == IK_EPERM_OWNER || rc == IK_EPROTO || rc == IK_EKIND || rc == IK_EUNSAFE) {
+        } else if (rc == IK_EPERM_OWNER || rc == IK_EPROTO || rc == IK_EKIND || rc == IK_EUNSAFE ||
+                   rc == IK_EACCES) {
             g_disabled = true; /* hostile or corrupt: run without detection */
         }
     }
