@@ -3,6 +3,7 @@
 #include "core/internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,32 @@ static int child_create_race(int argc, char **argv)
     return 0;
 }
 
+/* lease-hold NAME READYFD: hold a read lease on the segment (as ipckit gc
+ * does for a moment); release it when an opener breaks it. Exit 0, or 1
+ * if it could not take the lease. */
+static int child_lease_hold(int argc, char **argv)
+{
+    char path[128];
+    shm_path(path, sizeof(path), argv[0]);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fcntl(fd, F_SETSIG, SIGUSR1) != 0 || fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+        return 1;
+    int ready = atoi(argv[1]);
+    if (write(ready, "R", 1) != 1)
+        return 2;
+    close(ready);
+    siginfo_t si;
+    while (sigwaitinfo(&set, &si) < 0)
+        ;
+    return fcntl(fd, F_SETLEASE, F_UNLCK) == 0 ? 0 : 3;
+}
+
 static const struct ikt_child_role roles[] = {
+    {"lease-hold", child_lease_hold},
     {"create-race", child_create_race},
     {"open-write", child_open_write},
     {"recv-anon", child_recv_anon},
@@ -320,6 +346,30 @@ static void test_create_open_race(void **state)
     assert_ik(IK_ENOENT, ik_shm_open(&shm, name, 0));
 }
 
+/* An open that breaks a file lease (ipckit gc's momentary probe) waits for
+ * the holder to let go instead of failing with IK_EAGAIN. */
+static void test_open_breaks_lease(void **state)
+{
+    const char *name = ikt_name("lease");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, name, 64, 0));
+    ik_shm_close(shm);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    char fdstr[16];
+    snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
+    pid_t c = ikt_spawn(p[1], "lease-hold", name, fdstr, NULL);
+    close(p[1]);
+    char r;
+    if (read(p[0], &r, 1) != 1)
+        fail_msg("lease holder failed: %d", ikt_wait(c));
+    close(p[0]);
+    assert_ok(ik_shm_open(&shm, name, 0));
+    ik_shm_close(shm);
+    assert_int_equal(ikt_wait(c), 0);
+    assert_ok(ik_shm_unlink(name));
+}
+
 /* Every refused open, create and unlink closes what it opened. */
 static void test_error_paths_leak_no_fds(void **state)
 {
@@ -527,6 +577,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_symlink_and_nonregular_refused),
         cmocka_unit_test(test_error_paths_leak_no_fds),
         cmocka_unit_test(test_create_open_race),
+        cmocka_unit_test(test_open_breaks_lease),
         cmocka_unit_test(test_anon_passed_over_socketpair),
         cmocka_unit_test(test_from_fd_attacks),
         cmocka_unit_test(test_fd_recv_closes_extra_fds),

@@ -1,6 +1,7 @@
 /* Ownership and mode rules for named objects. */
 #include "internal.h"
 
+#include <time.h>
 #include <unistd.h>
 
 mode_t ik__perm_mode(const ik_perm *perm)
@@ -28,8 +29,23 @@ int ik__open_checked(const char *path, int oflags, const ik_perm *perm, struct s
 {
     /* O_NONBLOCK: a FIFO planted under the name must be refused, not block
      * the open (O_RDONLY waits for a writer); cleared again below. */
-    int fd =
-        open(path, oflags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, ik__perm_mode(perm));
+    int fd;
+    long wait_ns = 100000;
+    for (uint64_t waited = 0;; waited += (uint64_t)wait_ns, wait_ns *= 2) {
+        fd = open(path, oflags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                  ik__perm_mode(perm));
+        /* EWOULDBLOCK: a non-blocking open that breaks a file lease (ipckit
+         * gc probes segments with a momentary one). The break is under way:
+         * retry for a while rather than block on a name that could be
+         * swapped for a FIFO meanwhile. */
+        if (fd >= 0 || errno != EWOULDBLOCK || waited >= 2000000000u)
+            break;
+        if (wait_ns > 50000000)
+            wait_ns = 50000000;
+        struct timespec ts = {0, wait_ns};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     if (fd < 0) {
         /* O_NOFOLLOW on a symlink fails with ELOOP. */
         return errno == ELOOP ? IK_EUNSAFE : ik__errno();
