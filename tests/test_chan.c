@@ -934,6 +934,57 @@ static void test_sigpipe_never_raised_on_pipes(void **state)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* Failing endpoint calls and broken channels leave no fd behind. */
+static void test_no_fd_leak_on_errors(void **state)
+{
+    IK__UNUSED(state);
+    certs();
+    char url[700], real[600], ca[600], turl[1400];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+    ik_listener *plain;
+    assert_ok(ik_listen(&plain, "tcp://127.0.0.1:0", NULL)); /* never accepts */
+    assert_ok(ik_listener_url(plain, real, sizeof(real)));
+    snprintf(turl, sizeof(turl), "tls://%s?timeout=100&ca=%s", real + strlen("tcp://"), ca);
+    int before = ikt_count_fds();
+    for (int i = 0; i < 3; i++) {
+        ik_chan *c = NULL, *s = NULL;
+        ik_listener *l = NULL, *l2 = NULL;
+        snprintf(url, sizeof(url), "unix://%s", ikt_name("nf"));
+        assert_ik(IK_ENOENT, ik_dial(&c, url, NULL));
+        assert_ok(ik_listen(&l, url, NULL));
+        assert_ik(IK_EADDRINUSE, ik_listen(&l2, url, NULL));
+        /* the rival's liveness check left no phantom client in the queue */
+        assert_ik(IK_ETIMEDOUT, ik_accept(l, &s, 0));
+        ik_listener_close(l);
+        snprintf(url, sizeof(url), "fifo://%s?timeout=0", ikt_name("nf"));
+        assert_true(ik_dial(&c, url, NULL) < 0);
+        snprintf(url, sizeof(url), "unix+dgram://%s", ikt_name("nf"));
+        assert_ok(ik_listen(&l, url, NULL));
+        assert_ok(ik_dial(&c, url, NULL));
+        assert_ok(ik_accept(l, &s, 5000));
+        ik_chan *s2;
+        assert_ik(IK_EBUSY, ik_accept(l, &s2, 0));
+        ik_chan_close(c);
+        ik_chan_close(s);
+        ik_listener_close(l);
+        /* TLS handshake against a server that never answers: timeout */
+        assert_ik(IK_ETIMEDOUT, ik_dial(&c, turl, NULL));
+        /* a channel broken by a bad frame releases its fds at once */
+        ik_chan *a, *b;
+        assert_ok(ik_chan_pair(&a, &b, "unix"));
+        int fd;
+        assert_ok(ik_chan_fd(b, &fd, NULL));
+        assert_int_equal(write(fd, "XXXXXXXXXXXX", 12), 12);
+        char buf[4];
+        size_t len;
+        assert_ik(IK_EPROTO, ik_recv(a, buf, sizeof(buf), &len, 5000));
+        ik_chan_close(a);
+        ik_chan_close(b);
+    }
+    assert_int_equal(ikt_count_fds(), before);
+    ik_listener_close(plain);
+}
+
 /* unix+dgram has no connection credentials: ik_chan_peer says so instead
  * of returning uid -1 as if it were a real answer. */
 static void test_dgram_peer_not_supported(void **state)
@@ -982,6 +1033,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest rest[] = {
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_dgram_peer_not_supported),
+        cmocka_unit_test(test_no_fd_leak_on_errors),
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),

@@ -82,9 +82,43 @@ static int map_connect_err(int e)
     return -e;
 }
 
-/* Is a server alive at a? (connect succeeds or its backlog is full) */
+/*
+ * Does /proc/net/unix list a socket of this type bound to path that serves
+ * (listening, or any bound datagram socket)? 1 yes, 0 not found. Only our
+ * network namespace is visible, so "not found" still needs the probe.
+ */
+static int proc_serves(const char *path, int type)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (f == NULL)
+        return 0;
+    char line[PATH_MAX + 128];
+    int found = 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL) {
+        /* Num RefCount Protocol Flags Type St Inode Path */
+        unsigned long flags;
+        unsigned typ, st;
+        int pos = 0;
+        if (sscanf(line, "%*s %*s %*s %lx %x %x %*s %n", &flags, &typ, &st, &pos) < 3 || pos == 0)
+            continue;
+        char *p = line + pos;
+        p[strcspn(p, "\n")] = '\0';
+        if ((int)typ == type && strcmp(p, path) == 0 &&
+            (type == SOCK_DGRAM || (flags & 0x10000) != 0)) /* __SO_ACCEPTCON */
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* Is a server alive at a? Listed as serving in /proc/net/unix, or a probe
+ * connect succeeds or finds its backlog full. /proc first: a probe
+ * connection would sit in a live server's accept queue and come out of its
+ * next ik_accept as a phantom client. */
 static int addr_live(const struct uaddr *a, int type)
 {
+    if (!a->abstract && proc_serves(a->sa.sun_path, type))
+        return 1;
     int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return 1; /* cannot tell: assume live, never steal */
