@@ -715,6 +715,67 @@ static void test_tls_idle_flood_beyond_limit(void **state)
     ik_listener_close(l);
 }
 
+/* A TLS send that times out may already have its record built inside
+ * OpenSSL: the channel must close then (as for a partial send), or the next
+ * send of the same size would flush the old record and B would be lost
+ * while the "timed out" A arrives. */
+struct tls_reader {
+    ik_chan *s;
+    unsigned n;
+    int bad, rc;
+    pthread_t th;
+};
+
+static void *tls_reader_main(void *p)
+{
+    struct tls_reader *r = p;
+    for (;;) {
+        uint8_t buf[128];
+        size_t len;
+        r->rc = ik_recv(r->s, buf, sizeof(buf), &len, 10000);
+        if (r->rc != 0)
+            return NULL;
+        uint32_t idx;
+        memcpy(&idx, buf, 4);
+        if (len != 100 || idx != r->n || buf[99] != 'A')
+            r->bad = 1;
+        r->n++;
+    }
+}
+
+static void test_tls_send_timeout_closes(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l = tls_server("server", NULL);
+    int acc;
+    ik_chan *s = NULL, *c = NULL;
+    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, &s, &c, NULL));
+    assert_ok(acc);
+    uint8_t msg[100];
+    memset(msg, 'A', sizeof(msg));
+    uint32_t k = 0;
+    int rc;
+    for (;; k++) { /* nobody reads: the buffers fill, then a send times out */
+        assert_true(k < 50000000u);
+        memcpy(msg, &k, 4);
+        rc = ik_send(c, msg, sizeof(msg), 0);
+        if (rc != 0)
+            break;
+    }
+    assert_ik(IK_ETIMEDOUT, rc);
+    struct tls_reader r = {.s = s};
+    pthread_create(&r.th, NULL, tls_reader_main, &r);
+    memset(msg, 'B', sizeof(msg));
+    assert_ik(IK_ECLOSED, ik_send(c, msg, sizeof(msg), 10000));
+    ik_chan_close(c);
+    pthread_join(r.th, NULL);
+    assert_ik(IK_ECLOSED, r.rc);
+    assert_false(r.bad);
+    assert_true(r.n == k || r.n == k + 1);
+    ik_chan_close(s);
+    ik_listener_close(l);
+}
+
 struct tls_acceptor {
     ik_listener *l;
     int rc;
@@ -801,6 +862,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_handshake_timeout),
         cmocka_unit_test(test_tls_idle_flood_does_not_starve),
         cmocka_unit_test(test_tls_idle_flood_beyond_limit),
+        cmocka_unit_test(test_tls_send_timeout_closes),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_tls12_only_when_configured),
     };

@@ -456,7 +456,8 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
             int w = wait_io(ch, deadline);
             if (w == 0)
                 continue;
-            if (sent == 0)
+            if (sent == 0 &&
+                (ch->io.ops->write_committed == NULL || !ch->io.ops->write_committed(&ch->io)))
                 return w;
             return chan_break(ch, w, "send timed out mid-message; channel closed");
         }

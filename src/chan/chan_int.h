@@ -83,6 +83,10 @@ struct ik__io_ops {
     ssize_t (*peek_len)(struct ik__io *io);
     /* Bytes already decoded and buffered inside the layer (TLS), else NULL. */
     int (*pending)(const struct ik__io *io);
+    /* 1 if a writev that returned IK_EAGAIN has nevertheless committed data
+     * that the next writev must finish (TLS: a record already built), so a
+     * timeout then cannot report "nothing sent". NULL: never. */
+    int (*write_committed)(const struct ik__io *io);
     /* Peer credentials; NULL if unsupported. */
     int (*peer)(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid);
     /* Peer certificate subject; NULL if unsupported. */

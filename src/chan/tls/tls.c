@@ -21,6 +21,9 @@
 
 struct tls_ctx {
     SSL *ssl;
+    /* SSL_write said WANT_*: OpenSSL holds a built record of our data that
+     * only a retry with the same bytes may finish. */
+    int wcommitted;
 };
 
 /* ---- BIO over the lower layer ------------------------------------------ */
@@ -151,6 +154,7 @@ static ssize_t tls_writev(struct ik__io *io, const struct iovec *iov, int n, con
         }
         size_t w = 0;
         int r = SSL_write_ex(t->ssl, small, total, &w);
+        t->wcommitted = r != 1;
         if (r == 1)
             return (ssize_t)w;
         int rc = ssl_want(io, t->ssl, r, IK_ECLOSED);
@@ -162,6 +166,7 @@ static ssize_t tls_writev(struct ik__io *io, const struct iovec *iov, int n, con
             continue;
         size_t w = 0;
         int r = SSL_write_ex(t->ssl, iov[i].iov_base, iov[i].iov_len, &w);
+        t->wcommitted = r != 1;
         if (r == 1) {
             done += (ssize_t)w;
             continue;
@@ -178,6 +183,12 @@ static int tls_pending(const struct ik__io *io)
 {
     struct tls_ctx *t = io->ctx;
     return SSL_pending(t->ssl);
+}
+
+static int tls_write_committed(const struct ik__io *io)
+{
+    const struct tls_ctx *t = io->ctx;
+    return t != NULL && t->wcommitted;
 }
 
 static int tls_subject(const struct ik__io *io, char *buf, size_t cap)
@@ -218,6 +229,7 @@ static const struct ik__io_ops tls_io_ops = {
     .read = tls_read,
     .writev = tls_writev,
     .pending = tls_pending,
+    .write_committed = tls_write_committed,
     .subject = tls_subject,
     .close = tls_close,
 };
@@ -248,6 +260,10 @@ static int server_ctx(SSL_CTX **out, const struct ik_chan_opts *o, char *detail,
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL)
         return IK_ENOMEM;
+    /* No TLS 1.3 session tickets: ipckit never resumes, and a ticket the
+     * client never reads makes its close() an RST that can destroy the last
+     * messages it sent (a send-only client such as `ipckit send`). */
+    SSL_CTX_set_num_tickets(ctx, 0);
     int rc = ctx_common(ctx, o, detail, cap);
     if (rc == 0 && o->ca[0] != '\0') {
         if (SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
