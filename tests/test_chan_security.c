@@ -5,6 +5,7 @@
 #include "core/internal.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -776,6 +777,48 @@ static void test_tls_send_timeout_closes(void **state)
     ik_listener_close(l);
 }
 
+/* An event loop that calls ik_accept(…, 0) only when the listener's pollfd
+ * is readable: the handshake's later steps arrive on the pending socket, so
+ * the pollfd must report them too, or the client hangs. */
+static void test_tls_pollfd_drives_handshakes(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l = tls_server("server", NULL);
+    char url[600], durl[700];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    snprintf(durl, sizeof(durl), "tls://127.0.0.1:%s", strrchr(url, ':') + 1);
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_set_tls_files(o, cf("ca.pem"), NULL, NULL));
+    assert_ok(ik_chan_opts_set_timeout(o, 20000));
+    struct dialer d;
+    dial_start(&d, durl, o);
+    int pfd = ik_listener_pollfd(l);
+    assert_true(pfd >= 0);
+    ik_chan *s = NULL;
+    int rc = IK_ETIMEDOUT;
+    for (int i = 0; i < 1000 && rc == IK_ETIMEDOUT; i++) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 15000), 1); /* never a silent stall */
+        rc = ik_accept(l, &s, 0);
+    }
+    assert_ok(rc);
+    dial_join(&d);
+    assert_ok(d.rc);
+    assert_ok(ik_send(d.ch, "hi", 2, 5000));
+    char buf[4];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
+    /* the handed-out channel is no longer in the listener's set */
+    struct pollfd p = {.fd = pfd, .events = POLLIN};
+    assert_ok(ik_send(s, "x", 1, 5000));
+    assert_ok(ik_send(d.ch, "y", 1, 5000));
+    assert_int_equal(poll(&p, 1, 0), 0);
+    ik_chan_close(s);
+    ik_chan_close(d.ch);
+    ik_listener_close(l);
+}
+
 struct tls_acceptor {
     ik_listener *l;
     int rc;
@@ -863,6 +906,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_idle_flood_does_not_starve),
         cmocka_unit_test(test_tls_idle_flood_beyond_limit),
         cmocka_unit_test(test_tls_send_timeout_closes),
+        cmocka_unit_test(test_tls_pollfd_drives_handshakes),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_tls12_only_when_configured),
     };

@@ -106,8 +106,11 @@ IK_EXPORT IK_NODISCARD int ik_accept(ik_listener *lst, ik_chan **out, int timeou
 /* The listener's address as a URL (the real port for tcp://...:0). Writes
  * into buf (IK_ENAMETOOLONG if cap is too small). */
 IK_EXPORT IK_NODISCARD int ik_listener_url(const ik_listener *lst, char *buf, size_t cap);
-/* Pollable fd (readable when a connection is waiting). Owned by lst.
- * IK_ENOTSUP for fifo:// (FIFOs have no such event). */
+/* Pollable fd (readable when a connection is waiting; then call ik_accept
+ * with timeout 0, which may still give IK_ETIMEDOUT). Owned by lst. tls://:
+ * an epoll fd that is also readable when a pending handshake can progress,
+ * so an event loop keeps handshakes moving. IK_ENOTSUP for fifo:// (FIFOs
+ * have no such event). */
 IK_EXPORT int ik_listener_pollfd(const ik_listener *lst);
 /* Close the listener and remove its socket/FIFO files. Live channels stay. */
 IK_EXPORT void ik_listener_close(ik_listener *lst);

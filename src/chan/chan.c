@@ -147,7 +147,7 @@ int ik_listen(ik_listener **out, const char *url, const ik_chan_opts *opts)
     }
     if (rc == 0)
         rc = check_mode(l->tp, &l->opts);
-    l->fd = l->aux = -1;
+    l->fd = l->aux = l->pollfd = -1;
     if (rc == 0) {
         l->live = calloc(1, sizeof(*l->live));
         rc = l->live ? 0 : IK_ENOMEM;
@@ -209,7 +209,8 @@ int ik_listener_pollfd(const ik_listener *l)
 {
     if (l == NULL)
         return IK_EINVAL;
-    return l->fd >= 0 ? l->fd : IK_ENOTSUP;
+    int fd = l->pollfd >= 0 ? l->pollfd : l->fd;
+    return fd >= 0 ? fd : IK_ENOTSUP;
 }
 
 static void live_put(struct ik__lst_count *c)

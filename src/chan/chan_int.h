@@ -130,6 +130,7 @@ struct ik_listener {
     struct ik_chan_opts opts;
     struct ik__url url;
     int fd;              /* listening socket / FIFO fd */
+    int pollfd;          /* for ik_listener_pollfd if >= 0 (else fd) */
     int aux;             /* transport use */
     char path[PATH_MAX]; /* filesystem object to remove at close ("" none) */
     char path2[PATH_MAX];

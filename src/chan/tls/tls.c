@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 struct tls_ctx {
     SSL *ssl;
@@ -391,7 +393,21 @@ struct tls_lst {
     SSL_CTX *ctx;
     struct tls_pending *p;
     int n, cap;
+    /* epoll set of the listening socket and every pending handshake: the
+     * listener's pollfd, so an event loop that calls ik_accept only when it
+     * is readable still drives handshakes (a ClientHello arrives on the
+     * pending socket, not on the listening one). -1: not available. */
+    int ep;
 };
+
+static void ep_ctl(struct tls_lst *tl, int op, const struct ik__io *io)
+{
+    if (tl->ep < 0)
+        return;
+    struct epoll_event ev = {.events = io->want == POLLOUT ? EPOLLOUT : EPOLLIN,
+                             .data.fd = io->rfd};
+    epoll_ctl(tl->ep, op, io->rfd, &ev);
+}
 
 static int tls_listen(struct ik_listener *l)
 {
@@ -415,6 +431,13 @@ static int tls_listen(struct ik_listener *l)
         free(tl);
         return rc;
     }
+    tl->ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->fd};
+    if (tl->ep >= 0 && epoll_ctl(tl->ep, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
+        close(tl->ep);
+        tl->ep = -1;
+    }
+    l->pollfd = tl->ep;
     l->ctx = tl;
     return 0;
 }
@@ -443,6 +466,7 @@ static void take_new(struct ik_listener *l, struct tls_lst *tl)
             for (int i = 1; i < tl->n; i++)
                 if (tl->p[i].deadline < tl->p[old].deadline)
                     old = i;
+            ep_ctl(tl, EPOLL_CTL_DEL, &tl->p[old].io);
             tls_close(&tl->p[old].io);
             pending_drop(tl, old);
         }
@@ -450,6 +474,8 @@ static void take_new(struct ik_listener *l, struct tls_lst *tl)
         if (tls_setup(&pd->io, lower, tl->ctx, 1, NULL) != 0)
             return;
         pd->deadline = ik__deadline(l->opts.hs_timeout_ms);
+        pd->io.want = POLLIN;
+        ep_ctl(tl, EPOLL_CTL_ADD, &pd->io);
         tl->n++;
     }
 }
@@ -469,6 +495,10 @@ static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadlin
         for (int i = 0; i < tl->n && rc == IK_EAGAIN; i++) {
             struct tls_pending *pd = &tl->p[i];
             int st = tls_step(&pd->io);
+            if (st != IK_EAGAIN || now >= pd->deadline)
+                ep_ctl(tl, EPOLL_CTL_DEL, &pd->io);
+            else
+                ep_ctl(tl, EPOLL_CTL_MOD, &pd->io);
             if (st == 0) {
                 *io = pd->io;
                 pending_drop(tl, i);
@@ -511,6 +541,8 @@ static void tls_lst_close(struct ik_listener *l)
 {
     struct tls_lst *tl = l->ctx;
     ik__tcp_lst_close(l);
+    if (tl->ep >= 0)
+        close(tl->ep);
     for (int i = 0; i < tl->n; i++)
         tls_close(&tl->p[i].io);
     SSL_CTX_free(tl->ctx);
