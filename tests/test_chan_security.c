@@ -738,6 +738,34 @@ static void test_tls_idle_flood_beyond_limit(void **state)
     ik_listener_close(l);
 }
 
+/* ik_accept(…, 0) does bounded work even while connections keep arriving
+ * (a flood keeps the listening socket readable): it returns ETIMEDOUT with
+ * the rest still queued instead of looping until the flood stops. */
+static void test_tls_accept_timeout_under_flood(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
+    assert_ok(ik_chan_opts_set_limits(o, 1, 600000));
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
+    ik_chan_opts_free(o);
+    char url[600], turl[700];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_chan *idle[5];
+    for (int i = 0; i < 5; i++)
+        assert_ok(ik_dial(&idle[i], turl, NULL));
+    ik_chan *s = NULL;
+    assert_ik(IK_ETIMEDOUT, ik_accept(l, &s, 0));
+    struct pollfd p = {.fd = ik_listener_pollfd(l), .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 1); /* the others still wait */
+    for (int i = 0; i < 5; i++)
+        ik_chan_close(idle[i]);
+    ik_listener_close(l);
+}
+
 /* A TLS send that times out may already have its record built inside
  * OpenSSL: the channel must close then (as for a partial send), or the next
  * send of the same size would flush the old record and B would be lost
@@ -928,6 +956,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_idle_flood_does_not_starve),
         cmocka_unit_test(test_tls_idle_flood_beyond_limit),
         cmocka_unit_test(test_tls_send_timeout_closes),
+        cmocka_unit_test(test_tls_accept_timeout_under_flood),
         cmocka_unit_test(test_tls_pollfd_drives_handshakes),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_tls12_only_when_configured),

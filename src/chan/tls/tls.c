@@ -516,6 +516,12 @@ static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadlin
         }
         if (rc != IK_EAGAIN)
             break;
+        /* Checked every round, not only when poll finds nothing: a steady
+         * flood keeps the listening socket readable forever. */
+        if (ik__ms_left(deadline) == 0) {
+            rc = IK_ETIMEDOUT;
+            break;
+        }
         int n = 0;
         pf[n++] = (struct pollfd){.fd = l->fd, .events = POLLIN};
         for (int i = 0; i < tl->n; i++) {
@@ -526,10 +532,6 @@ static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadlin
         int pr = poll(pf, (nfds_t)n, ik__ms_left(next));
         if (pr < 0 && errno != EINTR) {
             rc = ik__errno();
-            break;
-        }
-        if (pr == 0 && next == deadline && ik__ms_left(deadline) == 0) {
-            rc = IK_ETIMEDOUT;
             break;
         }
     }
