@@ -72,9 +72,11 @@ IK_EXPORT IK_NODISCARD int ik_chan_opts_set_tls12(ik_chan_opts *o, int on);
  * (default 10000). */
 IK_EXPORT IK_NODISCARD int ik_chan_opts_set_limits(ik_chan_opts *o, int max_conns,
                                                    int handshake_ms);
-/* Unix accept policy: default same effective uid only. Each call adds a uid
- * (or gid) that is also accepted. At most 16 of each; (uid_t)-1 / (gid_t)-1
- * are IK_EINVAL (they stand for a peer without credentials). */
+/* Unix peer policy, checked by ik_accept on clients and by ik_dial on the
+ * server (stream/seqpacket; a root server is also accepted there): default
+ * same effective uid only. Each call adds a uid (or gid) that is also
+ * accepted. At most 16 of each; (uid_t)-1 / (gid_t)-1 are IK_EINVAL (they
+ * stand for a peer without credentials). */
 IK_EXPORT IK_NODISCARD int ik_chan_opts_allow_uid(ik_chan_opts *o, uid_t uid);
 IK_EXPORT IK_NODISCARD int ik_chan_opts_allow_gid(ik_chan_opts *o, gid_t gid);
 /* Apply a query string "k=v&k=v" (without '?'). Unknown keys: IK_EINVAL. */
@@ -133,6 +135,8 @@ IK_EXPORT IK_NODISCARD int ik_chan_pair(ik_chan **a, ik_chan **b, const char *ki
  * The channel's fds, to hand it to a child across fork/exec: rfd is read from,
  * wfd written to (equal for sockets). They stay owned by ch and are
  * O_CLOEXEC: clear FD_CLOEXEC in the child (or before exec) to inherit them.
+ * IK_ENOTSUP for tls:// (the TLS session state cannot follow the fd),
+ * IK_EINVAL for a closed or broken channel.
  */
 IK_EXPORT IK_NODISCARD int ik_chan_fd(const ik_chan *ch, int *rfd, int *wfd);
 /*
