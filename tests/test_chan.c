@@ -985,6 +985,67 @@ static void test_no_fd_leak_on_errors(void **state)
     ik_listener_close(plain);
 }
 
+/* TCP: closing a channel with unread bytes (here the server's greeting)
+ * must not RST away the messages still in our send queue. The client
+ * fills the buffers (sends with timeout 0 until one times out), closes,
+ * and the server then reads every message that was reported sent. */
+struct tcp_drainer {
+    ik_chan *s;
+    unsigned n;
+    int bad, rc;
+    pthread_t th;
+};
+
+static void *tcp_drainer_main(void *p)
+{
+    struct tcp_drainer *d = p;
+    for (;;) {
+        uint8_t buf[1100];
+        size_t len;
+        d->rc = ik_recv(d->s, buf, sizeof(buf), &len, 10000);
+        if (d->rc != 0)
+            return NULL;
+        uint32_t idx;
+        memcpy(&idx, buf, 4);
+        if (len != 1000 || idx != d->n)
+            d->bad = 1;
+        d->n++;
+    }
+}
+
+static void test_tcp_close_keeps_queued_messages(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tcp://127.0.0.1:0", NULL));
+    char url[600];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    ik_chan *c, *s;
+    assert_ok(ik_dial(&c, url, NULL));
+    assert_ok(ik_accept(l, &s, 5000));
+    assert_ok(ik_send(s, "hello", 5, 5000)); /* the client never reads it */
+    uint8_t msg[1000] = {0};
+    uint32_t k = 0;
+    int rc;
+    for (;; k++) {
+        assert_true(k < 10000000u);
+        memcpy(msg, &k, 4);
+        rc = ik_send(c, msg, sizeof(msg), 0);
+        if (rc != 0)
+            break;
+    }
+    assert_true(rc == IK_ETIMEDOUT);
+    ik_chan_close(c); /* a partial frame may follow the k whole ones */
+    struct tcp_drainer d = {.s = s};
+    pthread_create(&d.th, NULL, tcp_drainer_main, &d);
+    pthread_join(d.th, NULL);
+    assert_false(d.bad);
+    assert_int_equal(d.n, k);
+    assert_ik(IK_ECLOSED, d.rc);
+    ik_chan_close(s);
+    ik_listener_close(l);
+}
+
 /* unix+dgram has no connection credentials: ik_chan_peer says so instead
  * of returning uid -1 as if it were a real answer. */
 static void test_dgram_peer_not_supported(void **state)
@@ -1034,6 +1095,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_dgram_peer_not_supported),
         cmocka_unit_test(test_no_fd_leak_on_errors),
+        cmocka_unit_test(test_tcp_close_keeps_queued_messages),
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),

@@ -98,10 +98,31 @@ static ssize_t sock_writev(struct ik__io *io, const struct iovec *iov, int n, co
     }
 }
 
+/* TCP: close() with unread bytes in the receive queue sends an RST, which
+ * throws away what still sits in our send queue: the last messages would
+ * be lost although ik_send succeeded. Discard what the peer sent first
+ * (bounded, never blocks) so close() is an orderly FIN and the kernel
+ * keeps delivering our queued bytes. */
+static void sock_close(struct ik__io *io)
+{
+    if (io->rfd >= 0) {
+        char junk[4096];
+        for (int i = 0; i < 64;) {
+            ssize_t r = recv(io->rfd, junk, sizeof(junk), MSG_DONTWAIT);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            i++;
+        }
+    }
+    fd_close(io);
+}
+
 const struct ik__io_ops ik__io_sock_ops = {
     .read = sock_read,
     .writev = sock_writev,
-    .close = fd_close,
+    .close = sock_close,
 };
 
 /* ---- Unix sockets: fds and credentials --------------------------------- */
