@@ -188,8 +188,9 @@ static int do_listen(struct ik_listener *l, int type, int abstract, const char *
         return IK_ENOMEM;
     int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
+        rc = ik__errno();
         free(id);
-        return ik__errno();
+        return rc;
     }
     int dlk = abstract ? -1 : lock_dir(l->path);
     /* Linux takes the socket file's mode from the socket inode: 0600. */
