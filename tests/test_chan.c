@@ -1046,6 +1046,40 @@ static void test_tcp_close_keeps_queued_messages(void **state)
     ik_listener_close(l);
 }
 
+/* ik_chan_pending says 1 only for a whole buffered message: with half a
+ * frame buffered, "while pending: ik_recv(…, 0)" would spin. */
+static void test_pending_means_whole_message(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, "unix"));
+    int fd;
+    assert_ok(ik_chan_fd(b, &fd, NULL));
+    uint8_t h[IK_FRAME_HDR_SIZE + 5] = {'I', 'K', 1, 0, 10};
+    memcpy(h + IK_FRAME_HDR_SIZE, "01234", 5);
+    assert_int_equal(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+    char buf[16];
+    size_t len;
+    assert_ik(IK_ETIMEDOUT, ik_recv(a, buf, sizeof(buf), &len, 0));
+    assert_int_equal(ik_chan_pending(a), 0); /* half a message: poll instead */
+    assert_int_equal(write(fd, "56789", 5), 5);
+    struct pollfd p = {.fd = ik_chan_pollfd(a), .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    assert_ok(ik_recv(a, buf, sizeof(buf), &len, 0));
+    assert_int_equal(len, 10);
+    assert_memory_equal(buf, "0123456789", 10);
+    /* two messages in one read: the second is pending, no I/O needed */
+    assert_ok(ik_send(b, "one", 3, 1000));
+    assert_ok(ik_send(b, "two", 3, 1000));
+    assert_ok(ik_recv(a, buf, sizeof(buf), &len, 5000));
+    assert_int_equal(ik_chan_pending(a), 1);
+    assert_ok(ik_recv(a, buf, sizeof(buf), &len, 0));
+    assert_memory_equal(buf, "two", 3);
+    assert_int_equal(ik_chan_pending(a), 0);
+    ik_chan_close(a);
+    ik_chan_close(b);
+}
+
 /* unix+dgram has no connection credentials: ik_chan_peer says so instead
  * of returning uid -1 as if it were a real answer. */
 static void test_dgram_peer_not_supported(void **state)
@@ -1096,6 +1130,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dgram_peer_not_supported),
         cmocka_unit_test(test_no_fd_leak_on_errors),
         cmocka_unit_test(test_tcp_close_keeps_queued_messages),
+        cmocka_unit_test(test_pending_means_whole_message),
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),

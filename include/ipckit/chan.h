@@ -180,7 +180,10 @@ IK_EXPORT IK_NODISCARD int ik_recv_fds(ik_chan *ch, void *buf, size_t cap, size_
 /* fd to poll for POLLIN (a message or EOF may be ready). Owned by ch. Note
  * that data may already be buffered: call ik_recv with timeout 0 first. */
 IK_EXPORT int ik_chan_pollfd(const ik_chan *ch);
-/* 1 if a received message is already buffered inside the channel. */
+/* 1 if a whole received message (or an error to report) is already
+ * buffered inside the channel, so ik_recv(…, 0) returns without I/O; 0 if
+ * only part of one is (then poll ik_chan_pollfd). TLS: also 1 while the TLS
+ * layer holds decoded bytes (an ik_recv(…, 0) moves them). */
 IK_EXPORT int ik_chan_pending(const ik_chan *ch);
 
 /* Peer credentials (Unix stream/seqpacket sockets and pairs, SO_PEERCRED at

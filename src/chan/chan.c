@@ -787,8 +787,22 @@ int ik_chan_pending(const ik_chan *ch)
 {
     if (ch == NULL || ch->io.ops == NULL)
         return 0;
-    if (ch->rxlen > 0 || ch->part_got > 0)
-        return 1;
+    /* Only a whole message (or an error to report) counts: a partial one
+     * would make "while pending: ik_recv(…, 0)" spin instead of polling. */
+    if (ch->raw) {
+        if (ch->rxlen > 0)
+            return 1;
+    } else if (ch->have_hdr) {
+        if (ch->part_got + ch->rxlen >= ch->msg_len)
+            return 1;
+    } else if (ch->rxlen >= IK_FRAME_HDR_SIZE) {
+        uint64_t len;
+        if (ik_frame_decode(ch->rx + ch->rxoff, ch->rxlen, ch->max_msg, &len, NULL) != 0)
+            return 1; /* ik_recv reports it at once */
+        if (ch->rxlen - IK_FRAME_HDR_SIZE >= len)
+            return 1;
+    }
+    /* TLS: decoded bytes still inside the layer; ik_recv moves them. */
     return ch->io.ops->pending != NULL && ch->io.ops->pending(&ch->io) > 0;
 }
 
