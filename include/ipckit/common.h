@@ -113,6 +113,10 @@ typedef struct ik_perm {
     long trust_gid;
 } ik_perm;
 
+/* Flags shared by every ik_*_open of a named object. */
+#define IK_CREATE (1u << 0) /* create the object if it does not exist */
+#define IK_EXCL   (1u << 1) /* with IK_CREATE: fail with IK_EEXIST if it exists */
+
 #define IK_PERM_DEFAULT ((ik_perm){.mode = 0, .trust_uid = -1, .trust_gid = -1})
 
 /*

@@ -32,12 +32,7 @@ extern "C" {
  */
 
 /* Flags for ik_*_open (named objects). */
-#ifndef IK_CREATE
-#define IK_CREATE (1u << 0) /* create the object if it does not exist */
-#endif
-#ifndef IK_EXCL
-#define IK_EXCL (1u << 1) /* with IK_CREATE: fail with IK_EEXIST if it exists */
-#endif
+/* IK_CREATE and IK_EXCL: see common.h. */
 /* ik_sem: units taken by a process that dies are given back. */
 #define IK_SEM_UNDO     (1u << 8)
 /* ik_event: stays set until ik_event_reset (default: auto-reset). */
