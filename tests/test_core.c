@@ -1,7 +1,12 @@
 /* Error model, names, permissions and the runtime directory. */
 #include "helpers.h"
+#include "core/internal.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +130,85 @@ static void test_runtime_dir_other_owner_refused(void **state)
     assert_ik(IK_EPERM_OWNER, ik_runtime_dir(path, sizeof(path)));
 }
 
+/* ---- process liveness ---- */
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return '?';
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p != NULL ? p[2] : '?';
+}
+
+/* Poll /proc until pid's leader task is in state c (hang detector only). */
+static void wait_state(pid_t pid, char c)
+{
+    uint64_t t0 = ik__now_ns();
+    while (proc_state(pid) != c) {
+        if (ik__now_ns() - t0 > 30ull * 1000000000u)
+            fail_msg("pid %d never reached state %c", (int)pid, c);
+        sched_yield();
+    }
+}
+
+static void *thread_wait_then_exit(void *arg)
+{
+    char c;
+    while (read(*(int *)arg, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+/* Child: a second thread keeps the process alive after the main thread
+ * (the leader) exits with pthread_exit. */
+static int leader_exits(void *arg)
+{
+    static int fd;
+    fd = ((int *)arg)[0];
+    close(((int *)arg)[1]); /* the parent's close (or death) releases us */
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_wait_then_exit, &fd) != 0)
+        return 1;
+    pthread_exit(NULL);
+}
+
+static int exit_now(void *arg)
+{
+    IK__UNUSED(arg);
+    return 0;
+}
+
+static void test_proc_alive_zombie_leader(void **state)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = ikt_fork(leader_exits, p);
+    close(p[0]);
+    wait_state(pid, 'Z');
+    /* A zombie leader with a live thread is a live process. */
+    uint64_t start = 0;
+    assert_ok(ik__proc_start_time((int)pid, &start));
+    assert_true(ik__proc_alive((int)pid, start));
+    assert_int_equal(write(p[1], "x", 1), 1);
+    close(p[1]);
+    assert_int_equal(ikt_wait(pid), 0);
+    assert_false(ik__proc_alive((int)pid, start));
+
+    /* A real zombie (exited, not yet reaped) is dead. */
+    pid = ikt_fork(exit_now, NULL);
+    siginfo_t si;
+    assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+    assert_ik(IK_ESRCH, ik__proc_start_time((int)pid, &start));
+    assert_false(ik__proc_alive((int)pid, 0));
+    assert_int_equal(ikt_wait(pid), 0);
+}
+
 static void test_version(void **state)
 {
     char want[32];
@@ -143,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_runtime_dir_bad_mode_refused),
         cmocka_unit_test(test_runtime_dir_other_owner_refused),
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_proc_alive_zombie_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,26 @@ static int read_stat(int pid, char *state, uint64_t *start)
     return 0;
 }
 
+/* Threads in pid's thread group (/proc/<pid>/status), 0 if unknown. */
+static long thread_count(int pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nThreads:");
+    long t = 0;
+    if (p == NULL || sscanf(p + 9, "%ld", &t) != 1)
+        return 0;
+    return t;
+}
+
 int ik__proc_start_time(int pid, uint64_t *start)
 {
     char state = 0;
@@ -49,7 +69,11 @@ int ik__proc_start_time(int pid, uint64_t *start)
     int rc = read_stat(pid, &state, start);
     if (rc != 0)
         return rc;
-    if (state == 'Z' || state == 'X')
+    if (state == 'X')
+        return IK_ESRCH;
+    /* A zombie leader whose other threads still run (the main thread called
+     * pthread_exit) is a live process; a zombie process has one thread. */
+    if (state == 'Z' && thread_count(pid) <= 1)
         return IK_ESRCH;
     return 0;
 }
