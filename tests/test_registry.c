@@ -5,6 +5,8 @@
 #include "core/internal.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -712,6 +714,89 @@ static void test_gc_fd_exhaustion_keeps_in_use(void **state)
     assert_int_equal(ik_obj_remove(fifo, "fifo", 0), 1);
 }
 
+/* A process whose main thread exited (pthread_exit) still holds its files
+ * through its other threads: /proc/<pid>/fd and maps of the zombie leader
+ * are empty, so the scan must look at a live thread. */
+struct zl_arg {
+    const char *path;
+    int rfd, wfd, ready;
+};
+
+static void *zl_thread(void *p)
+{
+    const struct zl_arg *a = p;
+    char c;
+    while (read(a->rfd, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+static int zl_hold(void *p)
+{
+    static struct zl_arg a;
+    a = *(struct zl_arg *)p;
+    close(a.wfd);
+    if (open(a.path, O_RDWR | O_NONBLOCK | O_CLOEXEC) < 0)
+        return 1;
+    pthread_t t;
+    if (pthread_create(&t, NULL, zl_thread, &a) != 0)
+        return 2;
+    if (write(a.ready, "R", 1) != 1)
+        return 3;
+    pthread_exit(NULL);
+}
+
+static char leader_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return '?';
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *q = strrchr(buf, ')');
+    return q != NULL ? q[2] : '?';
+}
+
+static void test_gc_keeps_fifo_of_zombie_leader(void **state)
+{
+    ikt_private_runtime();
+    char dir[512], path[600];
+    assert_ok(ik_runtime_dir(dir, sizeof(dir)));
+    const char *fifo = ikt_name("reg-zl");
+    snprintf(path, sizeof(path), "%s/%s", dir, fifo);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    int rel[2], rdy[2];
+    assert_int_equal(pipe2(rel, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(rdy, O_CLOEXEC), 0);
+    struct zl_arg a = {path, rel[0], rel[1], rdy[1]};
+    pid_t pid = ikt_fork(zl_hold, &a);
+    track(pid, true);
+    close(rel[0]);
+    close(rdy[1]);
+    char c;
+    if (read(rdy[0], &c, 1) != 1)
+        fail_msg("holder failed: %d", ikt_wait(pid));
+    close(rdy[0]);
+    uint64_t t0 = ik__now_ns();
+    while (leader_state(pid) != 'Z') { /* its main thread is exiting */
+        if (ik__now_ns() - t0 > 30ull * 1000000000u)
+            fail_msg("leader of %d never exited", (int)pid);
+        sched_yield();
+    }
+    struct gc_log log;
+    assert_int_equal(gc_one(fifo, 0, &log), 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_int_equal(lookup(fifo, 0).info.attached, 1);
+    close(rel[1]); /* releases the holder */
+    track(pid, false);
+    assert_int_equal(ikt_wait(pid), 0);
+    assert_int_equal(ik_obj_remove(fifo, "fifo", 0), 1);
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -727,6 +812,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_quarantine_recovered, kill_children),
         cmocka_unit_test_teardown(test_gc_races_with_opener, kill_children),
         cmocka_unit_test_teardown(test_gc_fd_exhaustion_keeps_in_use, kill_children),
+        cmocka_unit_test_teardown(test_gc_keeps_fifo_of_zombie_leader, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,6 +218,55 @@ bool ik__reg_blind_match(const struct ik__reg *reg, const struct ik__reg_obj *o)
     return false;
 }
 
+/* State letter of the task whose /proc directory is dfd ('?' unknown). */
+static char task_state(int dfd)
+{
+    char buf[1024];
+    int fd = openat(dfd, "stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return '?';
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return '?';
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' ? p[2] : '?';
+}
+
+/* The leader of a live process may be a zombie (its main thread called
+ * pthread_exit): its fd/ and maps are then empty, and the process's files
+ * and mappings are seen through a live thread. Returns a directory fd of
+ * task/<tid> for such a thread, or -1 (scan pfd itself). */
+static int live_task_dir(int pfd)
+{
+    if (task_state(pfd) != 'Z')
+        return -1;
+    int tfd = openat(pfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tfd < 0)
+        return -1;
+    DIR *d = fdopendir(tfd);
+    if (d == NULL) {
+        close(tfd);
+        return -1;
+    }
+    int found = -1;
+    struct dirent *de;
+    while (found < 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        int dfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            continue;
+        if (task_state(dfd) != 'Z')
+            found = dfd;
+        else
+            close(dfd);
+    }
+    closedir(d);
+    return found;
+}
+
 int ik__reg_attach_scan(struct ik__reg *reg, struct ik__reg_obj **objs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -268,8 +317,11 @@ int ik__reg_attach_scan(struct ik__reg *reg, struct ik__reg_obj **objs, size_t n
         }
         s.pid = (int)pid;
         s.self = pid == self;
-        int r1 = scan_fds(&s, pfd);
-        int r2 = scan_maps(&s, pfd);
+        int tdir = live_task_dir(pfd);
+        int r1 = scan_fds(&s, tdir >= 0 ? tdir : pfd);
+        int r2 = scan_maps(&s, tdir >= 0 ? tdir : pfd);
+        if (tdir >= 0)
+            close(tdir);
         bool blind = r1 == IK_EACCES || r1 == IK_EPERM || r2 == IK_EACCES || r2 == IK_EPERM;
         int other = 0;
         if (!blind) /* another failure (EMFILE, ENOMEM ...) */
