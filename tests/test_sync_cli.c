@@ -153,10 +153,16 @@ static void test_locks_flags_cycle(void **state)
     assert_non_null(r);
     int slots[2] = {-1, -1};
     assert_true(pthread_mutex_lock(&r->lock) == 0);
-    for (int i = 0, k = 0; i < IK__SYNCREG_SLOTS && k < 2; i++) {
-        if (!r->e[i].used)
-            slots[k++] = i;
+    /* Two adjacent slots: the first one's name is left unterminated (the
+     * registry is writable by any process of this user), so an unbounded
+     * print would run on into the next entry's `used` word (a 0x01 byte). */
+    for (int i = 0; i + 1 < IK__SYNCREG_SLOTS && slots[0] < 0; i++) {
+        if (!r->e[i].used && !r->e[i + 1].used) {
+            slots[0] = i;
+            slots[1] = i + 1;
+        }
     }
+    assert_true(slots[0] >= 0);
     for (int k = 0; k < 2; k++) {
         struct ik__dl_entry *e = &r->e[slots[k]];
         memset(e, 0, sizeof(*e));
@@ -170,13 +176,21 @@ static void test_locks_flags_cycle(void **state)
         e->obs_seq = 2;
         e->used = 1;
     }
+    /* ... and so is the struct padding after it. */
+    memset(r->e[slots[0]].name, 'x',
+           sizeof(struct ik__dl_entry) - offsetof(struct ik__dl_entry, name));
     pthread_mutex_unlock(&r->lock);
     char out[65536];
     assert_int_equal(ikt_run(out, sizeof(out), "%s/tools/ipckit locks", ikt_bindir()), 0);
     char want[128];
-    snprintf(want, sizeof(want), "pid %d tid %d waits for mutex fake-", (int)p[0], (int)p[0]);
+    snprintf(want, sizeof(want), "pid %d tid %d waits for mutex ", (int)p[0], (int)p[0]);
     if (strstr(out, "DEADLOCK:") == NULL || strstr(out, want) == NULL)
         fail_msg("no cycle flagged in:\n%s", out);
+    char longname[IK_NAME_MAX + 8];
+    memset(longname, 'x', IK_NAME_MAX);
+    snprintf(longname + IK_NAME_MAX, 8, " ->");
+    if (strchr(out, '\x01') != NULL || strstr(out, longname) == NULL)
+        fail_msg("unterminated registry name printed past its field:\n%s", out);
     assert_true(pthread_mutex_lock(&r->lock) == 0);
     r->e[slots[0]].used = 0;
     r->e[slots[1]].used = 0;

@@ -101,8 +101,10 @@ static int print_cycles(const struct ik__syncreg *r)
         printf("DEADLOCK:");
         for (int k = 0; k < n; k++) {
             const struct ik__dl_entry *e = &r->e[path[k]];
-            printf(" pid %d tid %d waits for %s %s ->", e->pid, e->tid, ik__kind_name(e->kind),
-                   e->name);
+            /* The registry is writable by any process of this user: the
+             * name need not be terminated. */
+            printf(" pid %d tid %d waits for %s %.*s ->", e->pid, e->tid, ik__kind_name(e->kind),
+                   IK_NAME_MAX, e->name);
         }
         printf(" pid %d\n", r->e[i].pid);
     }
