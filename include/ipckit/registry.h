@@ -31,8 +31,9 @@ typedef struct ik_obj_info {
                              -1 when not scanned (IK_OBJ_NO_ATTACH) */
     int attached_unknown; /* 1: a live process that could use it was not inspectable */
     int self_attached;    /* 1: the calling process maps or holds it */
-    int listening;        /* sockets: 1 a live socket is bound to it, 0 none; -1 other kinds */
-    int npids;            /* pids[0..npids): the first attached pids */
+    int listening; /* sockets: a live socket is bound to it; fifo:// pairs: their listener lives (1
+                      yes, 0 no, -1 unknown or n/a) */
+    int npids;     /* pids[0..npids): the first attached pids */
     int pids[IK_OBJ_PIDS_MAX];
     int64_t created_ns; /* CLOCK_REALTIME creation time (segments), 0 unknown */
 } ik_obj_info;

@@ -37,7 +37,8 @@ int ik__proc_start_time(int pid, uint64_t *start);
 /* Start time of the calling process, cached. */
 uint64_t ik__self_start_time(void);
 /* True if the process (pid, start) still runs: exists, not a zombie, and the
- * same start time (start 0: any). When /proc cannot be read it answers true:
+ * same start time (start 0: any). A zombie thread-group leader whose other
+ * threads still run is alive. When /proc cannot be read it answers true:
  * a live process is never declared dead. */
 bool ik__proc_alive(int pid, uint64_t start);
 
@@ -142,6 +143,16 @@ int ik__seg_path(char *buf, size_t cap, const char *name);
 /* Like ik_runtime_dir, and return an O_DIRECTORY fd of the verified directory
  * (the caller closes it), for *at() calls that cannot be redirected. */
 int ik__runtime_dir_open(char *buf, size_t cap);
+
+/* ---- FIFO listener lock (src/core/fifolock.c) ---------------------------- */
+
+/* Abstract socket name (without the leading NUL) that a live fifo:// listener
+ * keeps bound for the FIFO pair <base>.up.fifo / <base>.down.fifo, given the
+ * up FIFO's path: "ipckit-fifo-<uid>-<fnv64 of up_path>". Lets a second listener fail with
+ * IK_EADDRINUSE and lets the registry tell a dead listener's FIFOs. */
+int ik__fifo_lock_name(const char *up_path, unsigned uid, char *buf, size_t cap);
+#define IK__FIFO_UP_SUFFIX   ".up.fifo"
+#define IK__FIFO_DOWN_SUFFIX ".down.fifo"
 
 /* ---- files -------------------------------------------------------------- */
 

@@ -146,7 +146,7 @@ static int add_blind(struct ik__reg *reg, int pid, int pfd)
     return 0;
 }
 
-/* Paths of bound unix sockets, from /proc/net/unix ("Num RefCount Protocol
+/* Paths (and "@abstract" names) of bound unix sockets, from /proc/net/unix ("Num RefCount Protocol
  * Flags Type St Inode [Path]"). */
 static void read_unix(struct ik__reg *reg)
 {
@@ -166,8 +166,8 @@ static void read_unix(struct ik__reg *reg)
             continue;
         char *p = line + off;
         size_t pl = strcspn(p, "\n");
-        if (pl == 0 || p[0] != '/')
-            continue; /* unbound or abstract */
+        if (pl == 0 || (p[0] != '/' && p[0] != '@'))
+            continue; /* unbound ('@' marks an abstract name) */
         if (len + pl + 1 > bcap) {
             size_t nc = (bcap ? bcap * 2 : 4096) + pl + 1;
             char *nb = realloc(buf, nc);

@@ -155,8 +155,39 @@ static int connect_probe(const struct ik__reg_obj *o)
     return live;
 }
 
+/* A fifo:// pair (<base>.up.fifo / <base>.down.fifo) whose listener lock is
+ * not bound anywhere in this network namespace belongs to a dead listener:
+ * nobody can be served through it, so processes /proc hides cannot be using
+ * it either. Unlinking the name never disturbs a process that has it open. */
+static void fifo_probe(struct ik__reg *reg, struct ik__reg_obj *o)
+{
+    size_t n = strlen(o->path), cut = 0;
+    static const char *const sfx[] = {IK__FIFO_UP_SUFFIX, IK__FIFO_DOWN_SUFFIX};
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        size_t k = strlen(sfx[i]);
+        if (n > k && strcmp(o->path + n - k, sfx[i]) == 0)
+            cut = n - k;
+    }
+    if (cut == 0 || cut >= PATH_MAX)
+        return; /* not a fifo:// pair: the /proc scan alone decides */
+    char up[PATH_MAX + sizeof(IK__FIFO_UP_SUFFIX)], lock[128];
+    memcpy(up, o->path, cut);
+    strcpy(up + cut, IK__FIFO_UP_SUFFIX);
+    lock[0] = '@';
+    if (ik__fifo_lock_name(up, (unsigned)o->info.uid, lock + 1, sizeof(lock) - 1) < 0)
+        return;
+    int bound = ik__reg_unix_bound(reg, lock);
+    o->info.listening = bound;
+    if (bound == 0)
+        o->info.attached_unknown = 0;
+}
+
 static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
 {
+    if (strcmp(o->kind, "fifo") == 0) {
+        fifo_probe(reg, o);
+        return;
+    }
     if (strcmp(o->kind, "socket") != 0)
         return;
     /* A socket file is never open()ed: only binding makes it live. */

@@ -70,8 +70,9 @@ cat <&7 >/dev/null; exec 7<&-
 "$IPCKIT" gc -q gcf- >/dev/null
 "$IPCKIT" gc -q gcs- >/dev/null
 "$IPCKIT" ls >"$tmp/ls.out"
-# (dead FIFOs: the registry keeps them while any process it cannot inspect
-# runs as the same uid, as when root; see docs/registry.md)
+# A dead listener's FIFO pair goes too: its listener lock is gone, so even
+# processes /proc cannot inspect (as when root) cannot be served through it.
+! grep -q "gcf-$$" "$tmp/ls.out" || fail "gc left a dead listener's FIFOs"
 ! grep -q "gcs-$$" "$tmp/ls.out" || fail "gc left a dead socket"
 
 # 2. raw over TCP (ephemeral port): bytes as they are

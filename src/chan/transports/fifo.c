@@ -38,8 +38,8 @@ static int fifo_paths(const struct ik__url *u, char *up, char *down, size_t cap)
         if ((size_t)snprintf(base, sizeof(base), "%s/%s", dir, u->name) >= sizeof(base))
             return IK_ENAMETOOLONG;
     }
-    if ((size_t)snprintf(up, cap, "%s.up.fifo", base) >= cap ||
-        (size_t)snprintf(down, cap, "%s.down.fifo", base) >= cap)
+    if ((size_t)snprintf(up, cap, "%s" IK__FIFO_UP_SUFFIX, base) >= cap ||
+        (size_t)snprintf(down, cap, "%s" IK__FIFO_DOWN_SUFFIX, base) >= cap)
         return IK_ENAMETOOLONG;
     return 0;
 }
@@ -91,11 +91,9 @@ static int fifo_make(const char *path)
 static int lock_sock(const char *base)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = base; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    int n = snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "ipckit-fifo-%u-%016llx",
-                     (unsigned)geteuid(), (unsigned long long)h);
+    int n = ik__fifo_lock_name(base, (unsigned)geteuid(), a.sun_path + 1, sizeof(a.sun_path) - 1);
+    if (n < 0)
+        return n;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return ik__errno();
