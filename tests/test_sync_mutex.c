@@ -81,11 +81,23 @@ static int child_expect_notrec(int argc, char **argv)
     return 0;
 }
 
+/* argv: mutex names A, B. Locks B then A, closes both handles while
+ * holding them, and exits. */
+static int child_close_held(int argc, char **argv)
+{
+    ik_mutex *a, *b;
+    if (ik_mutex_open(&a, argv[0], 0) != 0 || ik_mutex_open(&b, argv[1], 0) != 0)
+        return 10;
+    if (ik_mutex_lock(b) != 0 || ik_mutex_lock(a) != 0)
+        return 11;
+    ik_mutex_close(a);
+    ik_mutex_close(b);
+    return 0;
+}
+
 static const struct ikt_child_role roles[] = {
-    {"count", child_count},
-    {"hold", child_hold},
-    {"notrec", child_expect_notrec},
-    {NULL, NULL},
+    {"close_held", child_close_held}, {"count", child_count}, {"hold", child_hold},
+    {"notrec", child_expect_notrec},  {NULL, NULL},
 };
 
 /* ---- tests ---- */
@@ -241,6 +253,29 @@ static void test_owner_death_exec_consistent(void **state)
     ik_shm_close(shm);
     assert_ok(ik_sync_unlink(mname));
     assert_ok(ik_shm_unlink(aname));
+}
+
+/* A holder that closed its handles and then exited still leaves both
+ * mutexes owner-dead (closing must not unmap what the kernel's robust list
+ * walk needs at exit), so no later locker waits forever. */
+static void test_close_while_held_then_exit(void **state)
+{
+    const char *na = ikt_name("mx-closeA");
+    const char *nb = ikt_name("mx-closeB");
+    ik_mutex *a, *b;
+    assert_ok(ik_mutex_open(&a, na, IK_CREATE | IK_EXCL));
+    assert_ok(ik_mutex_open(&b, nb, IK_CREATE | IK_EXCL));
+    assert_int_equal(ikt_wait(ikt_spawn(-1, "close_held", na, nb, NULL)), 0);
+    assert_ik(IK_EOWNERDEAD, ik_mutex_timedlock(a, 10000));
+    assert_ik(IK_EOWNERDEAD, ik_mutex_timedlock(b, 10000));
+    assert_ok(ik_mutex_consistent(a));
+    assert_ok(ik_mutex_consistent(b));
+    assert_ok(ik_mutex_unlock(a));
+    assert_ok(ik_mutex_unlock(b));
+    ik_mutex_close(a);
+    ik_mutex_close(b);
+    assert_ok(ik_sync_unlink(na));
+    assert_ok(ik_sync_unlink(nb));
 }
 
 static void test_timeouts_not_early(void **state)
@@ -536,6 +571,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_exact_count_4x100k),
         cmocka_unit_test(test_owner_death_loop_500),
         cmocka_unit_test(test_owner_death_exec_consistent),
+        cmocka_unit_test(test_close_while_held_then_exit),
         cmocka_unit_test(test_timeouts_not_early),
         cmocka_unit_test(test_errors_and_misuse),
         cmocka_unit_test(test_named_mode_excl_kind),

@@ -85,10 +85,26 @@ int ik_mutex_open(ik_mutex **out, const char *name, unsigned flags)
     return ik_mutex_open_ex(out, name, flags, NULL);
 }
 
+/* Is the mutex held by a thread of this process? */
+static bool held_here(struct ik__mutex *m)
+{
+    unsigned w = __atomic_load_n((unsigned *)&m->pm.__data.__lock, __ATOMIC_ACQUIRE);
+    int tid = (int)(w & FUTEX_TID_BITS);
+    return tid != 0 && (tid == ik__sync_tid() || ik__tid_pid(tid) == ik__sync_pid());
+}
+
 void ik_mutex_close(ik_mutex *m)
 {
-    if (m != NULL && (M(m)->flags & IK__SYNC_NAMED))
-        ik__sync_close(m, sizeof(ik_mutex));
+    if (m == NULL || !(M(m)->flags & IK__SYNC_NAMED))
+        return;
+    /* A held mutex stays on its owner thread's robust list, which the kernel
+     * walks at exit through this mapping: unmapped, the walk stops there, and
+     * that mutex (and every robust mutex locked before it) would never be
+     * marked owner-dead, leaving their waiters blocked forever. Keep the
+     * mapping (leaked) instead. */
+    if (held_here(M(m)))
+        return;
+    ik__sync_close(m, sizeof(ik_mutex));
 }
 
 /* The holder's tid is the owner field of the robust futex word. */
