@@ -50,6 +50,35 @@ static int map_errno(int e)
     return e > 0 ? -e : IK_EIO;
 }
 
+/* A failed transfer: "would block" records what to poll for, else map e. */
+static ssize_t io_fail(struct ik__io *io, int e, short want)
+{
+    if (e == EAGAIN || e == EWOULDBLOCK) {
+        io->want = want;
+        return IK_EAGAIN;
+    }
+    return map_errno(e);
+}
+
+/* recv()/sendmsg() retried on EINTR; -1 with errno set on failure. */
+static ssize_t recv_retry(int fd, void *buf, size_t n, int flags)
+{
+    ssize_t r;
+    do
+        r = recv(fd, buf, n, flags);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+static ssize_t sendmsg_retry(int fd, const struct msghdr *m, int flags)
+{
+    ssize_t r;
+    do
+        r = sendmsg(fd, m, flags);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
 static void fd_close(struct ik__io *io)
 {
     ik__io_fdq_clear(io);
@@ -64,18 +93,8 @@ static void fd_close(struct ik__io *io)
 
 static ssize_t sock_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    for (;;) {
-        ssize_t r = recv(io->rfd, buf, n, wait ? 0 : MSG_DONTWAIT);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            io->want = POLLIN;
-            return IK_EAGAIN;
-        }
-        return map_errno(errno);
-    }
+    ssize_t r = recv_retry(io->rfd, buf, n, wait ? 0 : MSG_DONTWAIT);
+    return r >= 0 ? r : io_fail(io, errno, POLLIN);
 }
 
 static ssize_t sock_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
@@ -84,18 +103,8 @@ static ssize_t sock_writev(struct ik__io *io, const struct iovec *iov, int n, co
     if (nfds > 0 || fds != NULL)
         return IK_ENOTSUP;
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-    for (;;) {
-        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            io->want = POLLOUT;
-            return IK_EAGAIN;
-        }
-        return map_errno(errno);
-    }
+    ssize_t r = sendmsg_retry(io->wfd, &m, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+    return r >= 0 ? r : io_fail(io, errno, POLLOUT);
 }
 
 /* TCP: close() with unread bytes in the receive queue sends an RST, which
@@ -145,11 +154,7 @@ static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet, int
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                io->want = POLLIN;
-                return IK_EAGAIN;
-            }
-            return map_errno(errno);
+            return io_fail(io, errno, POLLIN);
         }
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
             if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -193,20 +198,12 @@ static ssize_t unix_send(struct ik__io *io, const struct iovec *iov, int n, cons
         c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
         memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
     }
-    for (;;) {
-        ssize_t r = sendmsg(io->wfd, &m, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            io->want = POLLOUT;
-            return IK_EAGAIN;
-        }
-        if (errno == EMSGSIZE)
-            return IK_EMSGSIZE;
-        return map_errno(errno);
-    }
+    ssize_t r = sendmsg_retry(io->wfd, &m, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+    if (r >= 0)
+        return r;
+    if (errno == EMSGSIZE)
+        return IK_EMSGSIZE;
+    return io_fail(io, errno, POLLOUT);
 }
 
 static ssize_t unix_read(struct ik__io *io, void *buf, size_t n, int wait)
@@ -262,35 +259,15 @@ const struct ik__io_ops ik__io_upkt_ops = {
  * was larger than n. */
 static ssize_t udgram_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    for (;;) {
-        ssize_t r = recv(io->rfd, buf, n, (wait ? 0 : MSG_DONTWAIT) | MSG_TRUNC);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            io->want = POLLIN;
-            return IK_EAGAIN;
-        }
-        return map_errno(errno);
-    }
+    ssize_t r = recv_retry(io->rfd, buf, n, (wait ? 0 : MSG_DONTWAIT) | MSG_TRUNC);
+    return r >= 0 ? r : io_fail(io, errno, POLLIN);
 }
 
 static ssize_t udgram_peek(struct ik__io *io)
 {
     char c;
-    for (;;) {
-        ssize_t r = recv(io->rfd, &c, 0, MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            io->want = POLLIN;
-            return IK_EAGAIN;
-        }
-        return map_errno(errno);
-    }
+    ssize_t r = recv_retry(io->rfd, &c, 0, MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK);
+    return r >= 0 ? r : io_fail(io, errno, POLLIN);
 }
 
 const struct ik__io_ops ik__io_udgram_ops = {
@@ -318,10 +295,8 @@ static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
                 return r;
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN) {
-                io->want = POLLIN;
-                return IK_EAGAIN;
-            }
+            if (errno == EAGAIN)
+                return io_fail(io, errno, POLLIN);
             if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) {
                 atomic_store_explicit(&pipe_nowait_unsupported, 1, memory_order_relaxed);
                 break;
@@ -345,11 +320,7 @@ static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
             return r;
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN) {
-            io->want = POLLIN;
-            return IK_EAGAIN;
-        }
-        return map_errno(errno);
+        return io_fail(io, errno, POLLIN);
     }
 }
 
@@ -403,13 +374,7 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
         pthread_sigmask(SIG_UNBLOCK, &pipe_set, NULL);
     }
 done:
-    if (r >= 0)
-        return r;
-    if (e == EAGAIN) {
-        io->want = POLLOUT;
-        return IK_EAGAIN;
-    }
-    return map_errno(e);
+    return r >= 0 ? r : io_fail(io, e, POLLOUT);
 }
 
 const struct ik__io_ops ik__io_pipe_ops = {
