@@ -1,7 +1,9 @@
 /* URL parser for channel endpoints: scheme:[//authority-or-path][?query]. */
 #include "chan_int.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int is_scheme_char(char c)
 {
@@ -128,4 +130,24 @@ int ik__url_parse(struct ik__url *u, const char *url)
     if (memchr(a, '/', n) != NULL)
         return IK_EINVAL; /* relative paths are not allowed */
     return split_host_port(u, a, n);
+}
+
+int ik__url_fs_path(const struct ik__url *u, const char *suffix, char *out, size_t cap)
+{
+    if (u->name[0] == '/') {
+        if ((size_t)snprintf(out, cap, "%s", u->name) >= cap)
+            return IK_ENAMETOOLONG;
+        return 0;
+    }
+    int rc = ik_name_check(u->name);
+    if (rc != 0)
+        return rc;
+    char dir[PATH_MAX];
+    int dfd = ik__runtime_dir_open(dir, sizeof(dir));
+    if (dfd < 0)
+        return dfd;
+    close(dfd);
+    if ((size_t)snprintf(out, cap, "%s/%s%s", dir, u->name, suffix) >= cap)
+        return IK_ENAMETOOLONG;
+    return 0;
 }

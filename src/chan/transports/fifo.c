@@ -24,20 +24,9 @@
 static int fifo_paths(const struct ik__url *u, char *up, char *down, size_t cap)
 {
     char base[PATH_MAX];
-    if (u->name[0] == '/') {
-        snprintf(base, sizeof(base), "%s", u->name);
-    } else {
-        int rc = ik_name_check(u->name);
-        if (rc != 0)
-            return rc;
-        char dir[PATH_MAX];
-        int dfd = ik__runtime_dir_open(dir, sizeof(dir));
-        if (dfd < 0)
-            return dfd;
-        close(dfd);
-        if ((size_t)snprintf(base, sizeof(base), "%s/%s", dir, u->name) >= sizeof(base))
-            return IK_ENAMETOOLONG;
-    }
+    int rc = ik__url_fs_path(u, "", base, sizeof(base));
+    if (rc != 0)
+        return rc;
     if ((size_t)snprintf(up, cap, "%s" IK__FIFO_UP_SUFFIX, base) >= cap ||
         (size_t)snprintf(down, cap, "%s" IK__FIFO_DOWN_SUFFIX, base) >= cap)
         return IK_ENAMETOOLONG;

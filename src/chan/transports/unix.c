@@ -39,21 +39,9 @@ static int make_addr(const struct ik__url *u, int abstract, struct uaddr *a, cha
         a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
         return 0;
     }
-    if (u->name[0] == '/') {
-        if ((size_t)snprintf(path, pcap, "%s", u->name) >= pcap)
-            return IK_ENAMETOOLONG;
-    } else {
-        int rc = ik_name_check(u->name);
-        if (rc != 0)
-            return rc;
-        char dir[PATH_MAX];
-        int dfd = ik__runtime_dir_open(dir, sizeof(dir));
-        if (dfd < 0)
-            return dfd;
-        close(dfd);
-        if ((size_t)snprintf(path, pcap, "%s/%s.sock", dir, u->name) >= pcap)
-            return IK_ENAMETOOLONG;
-    }
+    int rc = ik__url_fs_path(u, ".sock", path, pcap);
+    if (rc != 0)
+        return rc;
     size_t n = strlen(path);
     if (n >= sizeof(a->sa.sun_path))
         return IK_ENAMETOOLONG;
