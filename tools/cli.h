@@ -38,4 +38,14 @@ void ik_cli_obj_json(FILE *f, const ik_obj_info *o);
 void ik_cli_attached(char *buf, size_t cap, const ik_obj_info *o, bool pids);
 void ik_cli_status(char *buf, size_t cap, const ik_obj_info *o);
 
+/* Channel options shared by send and recv (tools/chan_opts.c). */
+struct ik_cli_chan_args {
+    int listen;  /* -l, --listen */
+    int raw;     /* -r, --raw */
+    int timeout; /* -t, --timeout MS: -1..INT_MAX */
+};
+/* Apply getopt option c (argument arg) to a if it is -l, -r or -t: 1 when
+ * applied, 0 when c is none of them, -1 for a bad --timeout value. */
+int ik_cli_chan_opt(int c, const char *arg, struct ik_cli_chan_args *a);
+
 #endif

@@ -34,7 +34,8 @@ int ik_cmd_recv(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     long count = -1;
-    int listen = 0, raw = 0, timeout = -1, c;
+    struct ik_cli_chan_args ca = {.listen = 0, .raw = 0, .timeout = -1};
+    int c;
     char *end;
     while ((c = getopt_long(argc, argv, "n:lrt:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -46,26 +47,12 @@ int ik_cmd_recv(int argc, char **argv)
                 return IK_EXIT_USAGE;
             }
             break;
-        case 'l':
-            listen = 1;
-            break;
-        case 'r':
-            raw = 1;
-            break;
-        case 't': {
-            errno = 0;
-            long t = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || errno != 0 || t < -1 || t > INT_MAX) {
-                recv_usage(stderr);
-                return IK_EXIT_USAGE;
-            }
-            timeout = (int)t;
-            break;
-        }
         case 'h':
             recv_usage(stdout);
             return IK_EXIT_OK;
         default:
+            if (ik_cli_chan_opt(c, optarg, &ca) > 0)
+                break;
             recv_usage(stderr);
             return IK_EXIT_USAGE;
         }
@@ -79,15 +66,15 @@ int ik_cmd_recv(int argc, char **argv)
     ik_listener *l = NULL;
     ik_chan_opts *o;
     int rc = ik_chan_opts_new(&o);
-    if (rc == 0 && (rc = ik_chan_opts_set_raw(o, raw)) == 0 &&
-        (rc = ik_chan_opts_set_timeout(o, timeout)) == 0)
-        rc = listen ? ik_listen(&l, url, o) : ik_dial(&ch, url, o);
+    if (rc == 0 && (rc = ik_chan_opts_set_raw(o, ca.raw)) == 0 &&
+        (rc = ik_chan_opts_set_timeout(o, ca.timeout)) == 0)
+        rc = ca.listen ? ik_listen(&l, url, o) : ik_dial(&ch, url, o);
     ik_chan_opts_free(o);
     if (rc == 0 && l != NULL) {
         char real[512];
         if (ik_listener_url(l, real, sizeof(real)) == 0)
             fprintf(stderr, "ipckit: listening on %s\n", real);
-        rc = ik_accept(l, &ch, timeout);
+        rc = ik_accept(l, &ch, ca.timeout);
     }
     if (rc != 0) {
         ik_cli_error(url, rc);
@@ -100,12 +87,12 @@ int ik_cmd_recv(int argc, char **argv)
     for (long i = 0; count < 0 || i < count;) {
         void *buf;
         size_t len;
-        rc = ik_recv_alloc(ch, &buf, &len, timeout);
+        rc = ik_recv_alloc(ch, &buf, &len, ca.timeout);
         if (rc == IK_ECLOSED && l != NULL && count >= 0) {
             /* --listen --count N: serve successive peers until N arrived */
             ik_chan_close(ch);
             ch = NULL;
-            rc = ik_accept(l, &ch, timeout);
+            rc = ik_accept(l, &ch, ca.timeout);
             if (rc == 0)
                 continue;
         }
@@ -119,7 +106,7 @@ int ik_cmd_recv(int argc, char **argv)
             break;
         }
         int bad = fwrite(buf, 1, len, stdout) != len;
-        if (!raw && !bad)
+        if (!ca.raw && !bad)
             bad = fputc('\n', stdout) == EOF;
         if (!bad)
             bad = fflush(stdout) != 0;

@@ -111,33 +111,19 @@ int ik_cmd_send(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *file = NULL;
-    int listen = 0, raw = 0, timeout = 10000, c;
-    char *end;
+    struct ik_cli_chan_args ca = {.listen = 0, .raw = 0, .timeout = 10000};
+    int c;
     while ((c = getopt_long(argc, argv, "f:lrt:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             file = optarg;
             break;
-        case 'l':
-            listen = 1;
-            break;
-        case 'r':
-            raw = 1;
-            break;
-        case 't': {
-            errno = 0;
-            long t = strtol(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || errno != 0 || t < -1 || t > INT_MAX) {
-                send_usage(stderr);
-                return IK_EXIT_USAGE;
-            }
-            timeout = (int)t;
-            break;
-        }
         case 'h':
             send_usage(stdout);
             return IK_EXIT_OK;
         default:
+            if (ik_cli_chan_opt(c, optarg, &ca) > 0)
+                break;
             send_usage(stderr);
             return IK_EXIT_USAGE;
         }
@@ -148,7 +134,7 @@ int ik_cmd_send(int argc, char **argv)
     }
     const char *url = argv[optind++];
     ik_chan *ch;
-    int rc = ik_cli_chan_open(&ch, url, listen, raw, timeout);
+    int rc = ik_cli_chan_open(&ch, url, ca.listen, ca.raw, ca.timeout);
     if (rc != 0) {
         ik_cli_error(url, rc);
         if (ik_chan_last_errdetail()[0])
@@ -175,22 +161,22 @@ int ik_cmd_send(int argc, char **argv)
             }
         }
         if (rc == 0)
-            rc = ik_send(ch, buf, len, timeout);
+            rc = ik_send(ch, buf, len, ca.timeout);
         free(buf);
     } else {
         char *line = NULL;
         size_t cap = 0;
         ssize_t n;
-        if (raw) {
+        if (ca.raw) {
             char chunk[65536];
             size_t r;
             while (rc == 0 && (r = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
-                rc = ik_send(ch, chunk, r, timeout);
+                rc = ik_send(ch, chunk, r, ca.timeout);
         } else {
             while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
                 if (n > 0 && line[n - 1] == '\n')
                     n--;
-                rc = ik_send(ch, line, (size_t)n, timeout);
+                rc = ik_send(ch, line, (size_t)n, ca.timeout);
             }
         }
         free(line);
