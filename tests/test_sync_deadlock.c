@@ -136,11 +136,23 @@ static int child_stale(int argc, char **argv)
     return 12;
 }
 
+/* argv: mutex, area. Waits for the mutex (up to 30 s), reports it. */
+static int child_lock_bump(int argc, char **argv)
+{
+    ik_mutex *m;
+    ik_shm *shm;
+    struct area *a = open_area(argv[1], &shm);
+    if (a == NULL || ik_mutex_open(&m, argv[0], 0) != 0)
+        return 10;
+    if (ik_mutex_timedlock(m, 30000) != 0)
+        return 11;
+    ikts_bump(&a->ready);
+    return ik_mutex_unlock(m) == 0 ? 0 : 12;
+}
+
 static const struct ikt_child_role roles[] = {
-    {"cross", child_cross},
-    {"ordered", child_ordered},
-    {"stale", child_stale},
-    {NULL, NULL},
+    {"lockbump", child_lock_bump}, {"cross", child_cross}, {"ordered", child_ordered},
+    {"stale", child_stale},        {NULL, NULL},
 };
 
 /* Run a cycle of n processes over n named locks; returns #EDEADLK. */
@@ -403,6 +415,62 @@ static void test_squatted_registry_is_refused(void **state)
     assert_int_equal(st, 0);
 }
 
+/* The registry lock held for long by some process of this user (stopped,
+ * traced, hostile): a waiter whose mutex is released still gets it (the
+ * registry lock is only tried for a slice, and the wait entry is removed
+ * without it). */
+static void test_registry_lock_held_elsewhere(void **state)
+{
+    const char *mname = ikt_name("dl-reglk");
+    const char *aname = ikt_name("dl-area");
+    ik_mutex *m;
+    ik_shm *shm;
+    assert_ok(ik_mutex_open(&m, mname, IK_CREATE | IK_EXCL));
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    /* A first contended wait makes sure the registry exists. */
+    assert_ok(ik_mutex_lock(m));
+    pid_t pid = ikt_spawn(-1, "lockbump", mname, aname, NULL);
+    uint64_t t0 = ik__now_ns();
+    while (!in_registry(pid)) {
+        if (ikts_ms_since(t0) > 20000)
+            fail_msg("waiter never entered the registry");
+        sched_yield();
+    }
+    assert_ok(ik_mutex_unlock(m));
+    assert_int_equal(ikt_wait(pid), 0);
+
+    char name[64];
+    ik__syncreg_name(name, sizeof(name));
+    struct ik__seg seg;
+    assert_ok(ik__seg_open(&seg, name, IK__KIND_SYNCREG, 0, NULL));
+    struct ik__syncreg *r = seg.user;
+    assert_ok(ik_mutex_lock(m));
+    int e = pthread_mutex_lock(&r->lock);
+    if (e == EOWNERDEAD)
+        e = pthread_mutex_consistent(&r->lock);
+    assert_int_equal(e, 0);
+    pid = ikt_spawn(-1, "lockbump", mname, aname, NULL);
+    /* The waiter is blocked on the registry lock once its waiters bit is set. */
+    t0 = ik__now_ns();
+    while (!(__atomic_load_n((unsigned *)&r->lock.__data.__lock, __ATOMIC_ACQUIRE) & 0x80000000u)) {
+        if (ikts_ms_since(t0) > 20000)
+            break;
+        sched_yield();
+    }
+    assert_ok(ik_mutex_unlock(m));
+    int got = ikts_wait_ge(&a->ready, 2);
+    pthread_mutex_unlock(&r->lock);
+    assert_int_equal(ikt_wait(pid), 0);
+    if (got != 0)
+        fail_msg("waiter stuck behind the registry lock after its mutex was released");
+    ik__seg_close(&seg);
+    ik_mutex_close(m);
+    ik_shm_close(shm);
+    assert_ok(ik_sync_unlink(mname));
+    assert_ok(ik_shm_unlink(aname));
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -415,6 +483,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stale_entry_no_false_cycle),
         cmocka_unit_test(test_threads_ab_ba),
         cmocka_unit_test(test_squatted_registry_is_refused),
+        cmocka_unit_test(test_registry_lock_held_elsewhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

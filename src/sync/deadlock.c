@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -83,12 +84,21 @@ out:;
     return r;
 }
 
+/* Bounded: a process stopped (SIGSTOP, a debugger) or hostile while holding
+ * the registry lock must not keep waiters from re-trying their own locks;
+ * detection is skipped for that slice instead (IK_ETIMEDOUT). */
 static int reg_lock(struct ik__syncreg *r)
 {
-    int rc = ik__guard_lock(&r->lock);
-    if (rc < 0)
-        return rc;
-    if (rc == 1) {
+    uint64_t until = ik__now_ns() + IK__SLICE_NS;
+    struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+                          .tv_nsec = (long)(until % 1000000000u)};
+    int e = pthread_mutex_clocklock(&r->lock, CLOCK_MONOTONIC, &ts);
+    if (e == EOWNERDEAD) {
+        (void)pthread_mutex_consistent(&r->lock);
+    } else if (e != 0) {
+        return ik__pt_err(e);
+    }
+    if (e == EOWNERDEAD) {
         /* A process died inside: its half-written entry is reaped below by
          * liveness; make sure no torn entry survives with used set. */
         for (int i = 0; i < IK__SYNCREG_SLOTS; i++) {
@@ -233,11 +243,12 @@ void ik__dl_end(struct ik__dl_wait *w)
     struct ik__syncreg *r = w->reg;
     if (r == NULL || w->slot < 0)
         return;
-    if (reg_lock(r) == 0) {
-        struct ik__dl_entry *e = &r->e[w->slot];
-        if (e->used && e->tid == ik__sync_tid() && e->pid == ik__sync_pid())
-            e->used = 0;
-        pthread_mutex_unlock(&r->lock);
-    }
+    /* Without the registry lock (which may be held for long, see reg_lock):
+     * a used entry of this live thread is changed by no one else, and a
+     * stale one left behind could later close a false cycle. */
+    struct ik__dl_entry *e = &r->e[w->slot];
+    if (__atomic_load_n(&e->used, __ATOMIC_ACQUIRE) && e->tid == ik__sync_tid() &&
+        e->pid == ik__sync_pid())
+        __atomic_store_n(&e->used, 0, __ATOMIC_RELEASE);
     w->slot = -1;
 }
