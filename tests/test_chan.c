@@ -1,6 +1,7 @@
 /* Channels: ONE semantic suite run on every transport, bad frames, URL and
  * option parsing, fd passing, inheritance across exec, the Python wire client. */
 #include "helpers.h"
+#include "chan_shared.h"
 #include "core/internal.h"
 
 #include <fcntl.h>
@@ -989,30 +990,6 @@ static void test_no_fd_leak_on_errors(void **state)
  * must not RST away the messages still in our send queue. The client
  * fills the buffers (sends with timeout 0 until one times out), closes,
  * and the server then reads every message that was reported sent. */
-struct tcp_drainer {
-    ik_chan *s;
-    unsigned n;
-    int bad, rc;
-    pthread_t th;
-};
-
-static void *tcp_drainer_main(void *p)
-{
-    struct tcp_drainer *d = p;
-    for (;;) {
-        uint8_t buf[1100];
-        size_t len;
-        d->rc = ik_recv(d->s, buf, sizeof(buf), &len, 10000);
-        if (d->rc != 0)
-            return NULL;
-        uint32_t idx;
-        memcpy(&idx, buf, 4);
-        if (len != 1000 || idx != d->n)
-            d->bad = 1;
-        d->n++;
-    }
-}
-
 static void test_tcp_close_keeps_queued_messages(void **state)
 {
     IK__UNUSED(state);
@@ -1025,19 +1002,12 @@ static void test_tcp_close_keeps_queued_messages(void **state)
     assert_ok(ik_accept(l, &s, 5000));
     assert_ok(ik_send(s, "hello", 5, 5000)); /* the client never reads it */
     uint8_t msg[1000] = {0};
-    uint32_t k = 0;
     int rc;
-    for (;; k++) {
-        assert_true(k < 10000000u);
-        memcpy(msg, &k, 4);
-        rc = ik_send(c, msg, sizeof(msg), 0);
-        if (rc != 0)
-            break;
-    }
+    uint32_t k = ikt_fill_until_blocked(c, msg, sizeof(msg), 10000000u, &rc);
     assert_true(rc == IK_ETIMEDOUT);
     ik_chan_close(c); /* a partial frame may follow the k whole ones */
-    struct tcp_drainer d = {.s = s};
-    pthread_create(&d.th, NULL, tcp_drainer_main, &d);
+    struct ikt_seq_reader d = {.s = s, .cap = 1100, .len = 1000, .last = -1};
+    ikt_seq_reader_start(&d);
     pthread_join(d.th, NULL);
     assert_false(d.bad);
     assert_int_equal(d.n, k);

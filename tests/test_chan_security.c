@@ -2,6 +2,7 @@
  * path squatting, file modes, TLS with certificates generated at test time,
  * and a real non-ipckit TLS client (openssl s_client). */
 #include "helpers.h"
+#include "chan_shared.h"
 #include "core/internal.h"
 
 #include <fcntl.h>
@@ -770,30 +771,6 @@ static void test_tls_accept_timeout_under_flood(void **state)
  * OpenSSL: the channel must close then (as for a partial send), or the next
  * send of the same size would flush the old record and B would be lost
  * while the "timed out" A arrives. */
-struct tls_reader {
-    ik_chan *s;
-    unsigned n;
-    int bad, rc;
-    pthread_t th;
-};
-
-static void *tls_reader_main(void *p)
-{
-    struct tls_reader *r = p;
-    for (;;) {
-        uint8_t buf[128];
-        size_t len;
-        r->rc = ik_recv(r->s, buf, sizeof(buf), &len, 10000);
-        if (r->rc != 0)
-            return NULL;
-        uint32_t idx;
-        memcpy(&idx, buf, 4);
-        if (len != 100 || idx != r->n || buf[99] != 'A')
-            r->bad = 1;
-        r->n++;
-    }
-}
-
 static void test_tls_send_timeout_closes(void **state)
 {
     IK__UNUSED(state);
@@ -804,18 +781,12 @@ static void test_tls_send_timeout_closes(void **state)
     assert_ok(acc);
     uint8_t msg[100];
     memset(msg, 'A', sizeof(msg));
-    uint32_t k = 0;
+    /* nobody reads: the buffers fill, then a send times out */
     int rc;
-    for (;; k++) { /* nobody reads: the buffers fill, then a send times out */
-        assert_true(k < 50000000u);
-        memcpy(msg, &k, 4);
-        rc = ik_send(c, msg, sizeof(msg), 0);
-        if (rc != 0)
-            break;
-    }
+    uint32_t k = ikt_fill_until_blocked(c, msg, sizeof(msg), 50000000u, &rc);
     assert_ik(IK_ETIMEDOUT, rc);
-    struct tls_reader r = {.s = s};
-    pthread_create(&r.th, NULL, tls_reader_main, &r);
+    struct ikt_seq_reader r = {.s = s, .cap = 128, .len = 100, .last = 'A'};
+    ikt_seq_reader_start(&r);
     memset(msg, 'B', sizeof(msg));
     assert_ik(IK_ECLOSED, ik_send(c, msg, sizeof(msg), 10000));
     ik_chan_close(c);
