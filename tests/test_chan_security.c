@@ -518,6 +518,45 @@ static int tls_try(ik_listener *l, const char *host, const char *ca, const char 
     return d.rc;
 }
 
+/* A TLS listener on 127.0.0.1 with the "server" certificate and handshake
+ * limits (ik_chan_opts_set_limits). */
+static ik_listener *tls_server_limits(int max_pending, int hs_timeout_ms)
+{
+    ik_chan_opts *o;
+    assert_ok(ik_chan_opts_new(&o));
+    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
+    assert_ok(ik_chan_opts_set_limits(o, max_pending, hs_timeout_ms));
+    ik_listener *l;
+    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
+    ik_chan_opts_free(o);
+    return l;
+}
+
+/* n plain TCP connections to TLS listener l (they never handshake). */
+static void tls_dial_plain(ik_listener *l, ik_chan **c, int n)
+{
+    char url[600], turl[700];
+    assert_ok(ik_listener_url(l, url, sizeof(url)));
+    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    for (int i = 0; i < n; i++)
+        assert_ok(ik_dial(&c[i], turl, NULL));
+}
+
+/* A real client gets into l and its message arrives. */
+static void tls_real_client_gets_in(ik_listener *l)
+{
+    int acc;
+    ik_chan *s = NULL, *c = NULL;
+    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, &s, &c, NULL));
+    assert_ok(acc);
+    assert_ok(ik_send(c, "real", 4, 1000));
+    char buf[8];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
+    ik_chan_close(s);
+    ik_chan_close(c);
+}
+
 static void test_tls_good_certificate(void **state)
 {
     IK__UNUSED(state);
@@ -630,12 +669,8 @@ static void test_tls_plaintext_client_fails_cleanly(void **state)
 {
     IK__UNUSED(state);
     ik_listener *l = tls_server("server", NULL);
-    char url[600];
-    assert_ok(ik_listener_url(l, url, sizeof(url)));
-    char turl[700];
-    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
     ik_chan *c, *s = NULL;
-    assert_ok(ik_dial(&c, turl, NULL));
+    tls_dial_plain(l, &c, 1);
     assert_ok(ik_send(c, "plaintext hello", 15, 1000));
     assert_ik(IK_EAUTH, ik_accept(l, &s, 5000));
     assert_true(ik_chan_last_errdetail()[0] != '\0');
@@ -650,18 +685,9 @@ static void test_tls_plaintext_client_fails_cleanly(void **state)
 static void test_tls_handshake_timeout(void **state)
 {
     IK__UNUSED(state);
-    ik_chan_opts *o;
-    assert_ok(ik_chan_opts_new(&o));
-    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
-    assert_ok(ik_chan_opts_set_limits(o, 16, 100));
-    ik_listener *l;
-    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
-    ik_chan_opts_free(o);
-    char url[600], turl[700];
-    assert_ok(ik_listener_url(l, url, sizeof(url)));
-    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_listener *l = tls_server_limits(16, 100);
     ik_chan *idle, *s;
-    assert_ok(ik_dial(&idle, turl, NULL)); /* connects, never says a word */
+    tls_dial_plain(l, &idle, 1); /* connects, never says a word */
     uint64_t t0 = ik__now_ns();
     assert_ik(IK_EAUTH, ik_accept(l, &s, 10000));
     assert_true(ik__now_ns() - t0 >= 100u * 1000000u);
@@ -678,29 +704,10 @@ static void test_tls_handshake_timeout(void **state)
 static void test_tls_idle_flood_does_not_starve(void **state)
 {
     IK__UNUSED(state);
-    ik_chan_opts *o;
-    assert_ok(ik_chan_opts_new(&o));
-    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
-    assert_ok(ik_chan_opts_set_limits(o, 64, 600000)); /* idle ones would hold 10 min */
-    ik_listener *l;
-    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
-    ik_chan_opts_free(o);
-    char url[600], turl[700];
-    assert_ok(ik_listener_url(l, url, sizeof(url)));
-    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_listener *l = tls_server_limits(64, 600000); /* idle ones would hold 10 min */
     ik_chan *idle[8];
-    for (int i = 0; i < 8; i++)
-        assert_ok(ik_dial(&idle[i], turl, NULL));
-    int acc;
-    ik_chan *s = NULL, *c = NULL;
-    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, &s, &c, NULL));
-    assert_ok(acc);
-    assert_ok(ik_send(c, "real", 4, 1000));
-    char buf[8];
-    size_t len;
-    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
-    ik_chan_close(s);
-    ik_chan_close(c);
+    tls_dial_plain(l, idle, 8);
+    tls_real_client_gets_in(l);
     for (int i = 0; i < 8; i++)
         ik_chan_close(idle[i]);
     ik_listener_close(l); /* frees the pending handshakes */
@@ -711,29 +718,10 @@ static void test_tls_idle_flood_does_not_starve(void **state)
 static void test_tls_idle_flood_beyond_limit(void **state)
 {
     IK__UNUSED(state);
-    ik_chan_opts *o;
-    assert_ok(ik_chan_opts_new(&o));
-    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
-    assert_ok(ik_chan_opts_set_limits(o, 4, 600000));
-    ik_listener *l;
-    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
-    ik_chan_opts_free(o);
-    char url[600], turl[700];
-    assert_ok(ik_listener_url(l, url, sizeof(url)));
-    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_listener *l = tls_server_limits(4, 600000);
     ik_chan *idle[12];
-    for (int i = 0; i < 12; i++)
-        assert_ok(ik_dial(&idle[i], turl, NULL));
-    int acc;
-    ik_chan *s = NULL, *c = NULL;
-    assert_ok(tls_try(l, "127.0.0.1", cf("ca.pem"), NULL, 1, &acc, &s, &c, NULL));
-    assert_ok(acc);
-    assert_ok(ik_send(c, "real", 4, 1000));
-    char buf[8];
-    size_t len;
-    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
-    ik_chan_close(s);
-    ik_chan_close(c);
+    tls_dial_plain(l, idle, 12);
+    tls_real_client_gets_in(l);
     for (int i = 0; i < 12; i++)
         ik_chan_close(idle[i]);
     ik_listener_close(l);
@@ -745,19 +733,9 @@ static void test_tls_idle_flood_beyond_limit(void **state)
 static void test_tls_accept_timeout_under_flood(void **state)
 {
     IK__UNUSED(state);
-    ik_chan_opts *o;
-    assert_ok(ik_chan_opts_new(&o));
-    assert_ok(ik_chan_opts_set_tls_files(o, NULL, cf("server.pem"), cf("server.key")));
-    assert_ok(ik_chan_opts_set_limits(o, 1, 600000));
-    ik_listener *l;
-    assert_ok(ik_listen(&l, "tls://127.0.0.1:0", o));
-    ik_chan_opts_free(o);
-    char url[600], turl[700];
-    assert_ok(ik_listener_url(l, url, sizeof(url)));
-    snprintf(turl, sizeof(turl), "tcp://%s", url + strlen("tls://"));
+    ik_listener *l = tls_server_limits(1, 600000);
     ik_chan *idle[5];
-    for (int i = 0; i < 5; i++)
-        assert_ok(ik_dial(&idle[i], turl, NULL));
+    tls_dial_plain(l, idle, 5);
     ik_chan *s = NULL;
     assert_ik(IK_ETIMEDOUT, ik_accept(l, &s, 0));
     struct pollfd p = {.fd = ik_listener_pollfd(l), .events = POLLIN};
