@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Listen on url, dial it and accept (5 s): *l, client *c, server *s. */
+static inline void ikt_connect(const char *url, ik_listener **l, ik_chan **c, ik_chan **s)
+{
+    assert_ok(ik_listen(l, url, NULL));
+    assert_ok(ik_dial(c, url, NULL));
+    assert_ok(ik_accept(*l, s, 5000));
+}
+
 /* Send msg (len bytes, its first 4 bytes overwritten with the message
  * index) on c with timeout 0 until a send fails, at most max tries (an
  * assertion). Returns how many sends succeeded; *rc gets the failing one. */

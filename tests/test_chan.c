@@ -631,9 +631,7 @@ static void test_raw_mode(void **state)
     snprintf(url, sizeof(url), "unix://%s?raw=1", n);
     ik_listener *l;
     ik_chan *c, *s;
-    assert_ok(ik_listen(&l, url, NULL));
-    assert_ok(ik_dial(&c, url, NULL));
-    assert_ok(ik_accept(l, &s, 5000));
+    ikt_connect(url, &l, &c, &s);
     assert_ok(ik_send(c, "plain bytes", 11, 1000));
     char buf[64];
     size_t len;
@@ -960,9 +958,7 @@ static void test_no_fd_leak_on_errors(void **state)
         snprintf(url, sizeof(url), "fifo://%s?timeout=0", ikt_name("nf"));
         assert_true(ik_dial(&c, url, NULL) < 0);
         snprintf(url, sizeof(url), "unix+dgram://%s", ikt_name("nf"));
-        assert_ok(ik_listen(&l, url, NULL));
-        assert_ok(ik_dial(&c, url, NULL));
-        assert_ok(ik_accept(l, &s, 5000));
+        ikt_connect(url, &l, &c, &s);
         ik_chan *s2;
         assert_ik(IK_EBUSY, ik_accept(l, &s2, 0));
         ik_chan_close(c);
@@ -1059,9 +1055,7 @@ static void test_dgram_peer_not_supported(void **state)
     snprintf(url, sizeof(url), "unix+dgram://%s", ikt_name("dgp"));
     ik_listener *l;
     ik_chan *c, *s;
-    assert_ok(ik_listen(&l, url, NULL));
-    assert_ok(ik_dial(&c, url, NULL));
-    assert_ok(ik_accept(l, &s, 5000));
+    ikt_connect(url, &l, &c, &s);
     uid_t uid;
     assert_ik(IK_ENOTSUP, ik_chan_peer(s, &uid, NULL, NULL));
     assert_ik(IK_ENOTSUP, ik_chan_peer(c, &uid, NULL, NULL));

@@ -215,9 +215,7 @@ static void test_peer_credentials(void **state)
     snprintf(url, sizeof(url), "unix+seq://%s", n);
     ik_listener *l;
     ik_chan *c, *s;
-    assert_ok(ik_listen(&l, url, NULL));
-    assert_ok(ik_dial(&c, url, NULL));
-    assert_ok(ik_accept(l, &s, 5000));
+    ikt_connect(url, &l, &c, &s);
     uid_t uid;
     gid_t gid;
     pid_t pid;
