@@ -1,6 +1,9 @@
 /* ik_cond and ik_event across processes: handoffs, timeouts, owner death. */
 #include "sync_shared.h"
 
+#include <sched.h>
+#include <sys/wait.h>
+
 struct area {
     _Atomic uint32_t ready;
     _Atomic uint32_t go;
@@ -71,7 +74,29 @@ static int child_event_wait(int argc, char **argv)
     return 0;
 }
 
+/* argv: kind (sem|event|cond), name(s). One untimed wait. */
+static int child_sleeper(int argc, char **argv)
+{
+    if (strcmp(argv[0], "sem") == 0) {
+        ik_sem *s;
+        return ik_sem_open(&s, argv[1], 0, 0) != 0 ? 10 : ik_sem_wait(s) != 0 ? 11 : 0;
+    }
+    if (strcmp(argv[0], "event") == 0) {
+        ik_event *e;
+        return ik_event_open(&e, argv[1], 0) != 0 ? 10 : ik_event_wait(e) != 0 ? 11 : 0;
+    }
+    ik_cond *c;
+    ik_mutex *m;
+    if (ik_cond_open(&c, argv[1], 0) != 0 || ik_mutex_open(&m, argv[2], 0) != 0 ||
+        ik_mutex_lock(m) != 0)
+        return 10;
+    if (ik_cond_wait(c, m) != 0 || ik_mutex_unlock(m) != 0)
+        return 11;
+    return 0;
+}
+
 static const struct ikt_child_role roles[] = {
+    {"sleeper", child_sleeper},
     {"pingpong", child_pingpong},
     {"signal-die", child_signal_die},
     {"event-wait", child_event_wait},
@@ -222,6 +247,84 @@ static void test_event_manual_reset(void **state)
     area_free(aname, shm);
 }
 
+/* Is pid asleep in futex(2)? (-1: cannot tell) */
+static int in_futex(pid_t pid)
+{
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    bool ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -1;
+    return atoi(buf) == 202 /* x86_64 futex */ ? 1 : 0;
+}
+
+/* The waker is killed between its store (unit, set, signal) and its futex
+ * wake: simulated by making the store alone. The sleeper must notice by
+ * itself (sliced sleeps), not sleep until some later wake. */
+static void test_waker_killed_before_wake(void **state)
+{
+    static const char *const kinds[] = {"sem", "event", "cond"};
+    for (int k = 0; k < 3; k++) {
+        const char *name = ikt_name("lostwake");
+        const char *mname = ikt_name("lostwake-mx");
+        ik_sem *s = NULL;
+        ik_event *e = NULL;
+        ik_cond *c = NULL;
+        ik_mutex *m = NULL;
+        _Atomic uint32_t *word; /* [0] futex word, [1] waiter count */
+        if (k == 0) {
+            assert_ok(ik_sem_open(&s, name, 0, IK_CREATE | IK_EXCL));
+            word = (_Atomic uint32_t *)(void *)s;
+        } else if (k == 1) {
+            assert_ok(ik_event_open(&e, name, IK_CREATE | IK_EXCL));
+            word = (_Atomic uint32_t *)(void *)e;
+        } else {
+            assert_ok(ik_cond_open(&c, name, IK_CREATE | IK_EXCL));
+            assert_ok(ik_mutex_open(&m, mname, IK_CREATE | IK_EXCL));
+            word = (_Atomic uint32_t *)(void *)c;
+        }
+        pid_t pid = ikt_spawn(-1, "sleeper", kinds[k], name, mname, NULL);
+        uint64_t t0 = ik__now_ns();
+        while (atomic_load(&word[1]) == 0 || in_futex(pid) == 0) {
+            if (ikts_ms_since(t0) > 20000)
+                fail_msg("%s: sleeper never slept", kinds[k]);
+            sched_yield();
+        }
+        if (k == 0 || k == 1)
+            atomic_store(&word[0], 1); /* the unit / the set state, no wake */
+        else
+            atomic_fetch_add(&word[0], 1); /* the signal's bump, no wake */
+        int st = -1;
+        t0 = ik__now_ns();
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+            if (ikts_ms_since(t0) > 20000) {
+                /* Release it properly, then fail. */
+                if (k == 0)
+                    assert_ok(ik_sem_post(s));
+                else if (k == 1)
+                    assert_ok(ik_event_set(e));
+                else
+                    assert_ok(ik_cond_broadcast(c));
+                (void)ikt_wait(pid);
+                fail_msg("%s: sleeper missed a wake-up whose waker died", kinds[k]);
+            }
+            sched_yield();
+        }
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        ik_sem_close(s);
+        ik_event_close(e);
+        ik_cond_close(c);
+        ik_mutex_close(m);
+        assert_ok(ik_sync_unlink(name));
+        if (k == 2)
+            assert_ok(ik_sync_unlink(mname));
+    }
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -232,6 +335,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_named_cond),
         cmocka_unit_test(test_event_auto_reset),
         cmocka_unit_test(test_event_manual_reset),
+        cmocka_unit_test(test_waker_killed_before_wake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

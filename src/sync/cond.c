@@ -74,14 +74,21 @@ static int cond_wait(ik_cond *cc, ik_mutex *m, uint64_t deadline)
         atomic_fetch_sub(&c->waiters, 1);
         return rc; /* not the owner: nothing to wait for */
     }
-    int w = ik__futex_wait((uint32_t *)&c->seq, seq, deadline, true);
+    /* Sliced: a signaller killed between its bump and its wake would
+     * otherwise leave us asleep after the signal. */
+    bool timed_out = false;
+    while (atomic_load(&c->seq) == seq) {
+        if (ik__now_ns() >= deadline) {
+            timed_out = true;
+            break;
+        }
+        (void)ik__futex_wait((uint32_t *)&c->seq, seq, ik__slice_end(deadline), true);
+    }
     atomic_fetch_sub(&c->waiters, 1);
     rc = ik_mutex_lock(m);
     if (rc != 0)
         return rc; /* IK_EOWNERDEAD: held, repair; others: not held */
-    if (w == IK_ETIMEDOUT && atomic_load(&c->seq) == seq)
-        return IK_ETIMEDOUT;
-    return 0;
+    return timed_out ? IK_ETIMEDOUT : 0;
 }
 
 int ik_cond_wait(ik_cond *c, ik_mutex *m)

@@ -102,7 +102,9 @@ static int event_wait(ik_event *ee, uint64_t deadline)
         if (ik__now_ns() >= deadline)
             return IK_ETIMEDOUT;
         atomic_fetch_add(&e->waiters, 1);
-        (void)ik__futex_wait((uint32_t *)&e->state, 0, deadline, true);
+        /* Sliced: a setter killed between its store and its wake would
+         * otherwise leave us asleep on a set event. */
+        (void)ik__futex_wait((uint32_t *)&e->state, 0, ik__slice_end(deadline), true);
         atomic_fetch_sub(&e->waiters, 1);
     }
 }

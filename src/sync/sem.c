@@ -306,7 +306,9 @@ static int sem_wait(struct ik__sem *s, uint64_t deadline)
             rc = IK_ETIMEDOUT;
             break;
         }
-        uint64_t until = undo ? ik__slice_end(deadline) : deadline;
+        /* Sliced in both modes: a poster killed between its increment and
+         * its wake would otherwise leave us asleep beside a free unit. */
+        uint64_t until = ik__slice_end(deadline);
         atomic_fetch_add(&s->waiters, 1);
         (void)ik__futex_wait((uint32_t *)&s->value, 0, until, true);
         atomic_fetch_sub(&s->waiters, 1);
