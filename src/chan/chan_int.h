@@ -125,6 +125,11 @@ extern const struct ik__io_ops ik__io_pipe_ops;   /* read/write on pipes, SIGPIP
 void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd);
 /* Set or clear O_NONBLOCK. */
 int ik__fd_nonblock(int fd, int on);
+/* Build io (ops) around an inherited socket: rfd == wfd, of socket type
+ * `type` and (unless AF_UNSPEC) address family `family`, else IK_EINVAL;
+ * the socket is made blocking. */
+int ik__sock_adopt(struct ik__io *io, int rfd, int wfd, int type, int family,
+                   const struct ik__io_ops *ops);
 
 /* ---- listeners and transports ------------------------------------------ */
 

@@ -17,6 +17,26 @@ void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int w
     io->wfd = wfd;
 }
 
+int ik__sock_adopt(struct ik__io *io, int rfd, int wfd, int type, int family,
+                   const struct ik__io_ops *ops)
+{
+    int t = 0;
+    socklen_t sl = sizeof(t);
+    if (rfd != wfd || getsockopt(rfd, SOL_SOCKET, SO_TYPE, &t, &sl) != 0 || t != type)
+        return IK_EINVAL;
+    if (family != AF_UNSPEC) {
+        struct sockaddr_storage ss;
+        socklen_t al = sizeof(ss);
+        if (getsockname(rfd, (struct sockaddr *)&ss, &al) != 0 || ss.ss_family != family)
+            return IK_EINVAL;
+    }
+    int rc = ik__fd_nonblock(rfd, 0);
+    if (rc != 0)
+        return rc;
+    ik__io_init(io, ops, rfd, rfd);
+    return 0;
+}
+
 int ik__fd_nonblock(int fd, int on)
 {
     int fl = fcntl(fd, F_GETFL);

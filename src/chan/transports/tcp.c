@@ -181,15 +181,7 @@ static int tcp_listen(struct ik_listener *l)
 
 static int tcp_adopt(struct ik__io *io, int rfd, int wfd)
 {
-    int t = 0;
-    socklen_t sl = sizeof(t);
-    if (rfd != wfd || getsockopt(rfd, SOL_SOCKET, SO_TYPE, &t, &sl) != 0 || t != SOCK_STREAM)
-        return IK_EINVAL;
-    int rc = ik__fd_nonblock(rfd, 0);
-    if (rc != 0)
-        return rc;
-    ik__io_init(io, &ik__io_sock_ops, rfd, rfd);
-    return 0;
+    return ik__sock_adopt(io, rfd, wfd, SOCK_STREAM, AF_UNSPEC, &ik__io_sock_ops);
 }
 
 const struct ik__transport ik__tp_tcp = {

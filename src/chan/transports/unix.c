@@ -464,34 +464,17 @@ static int dgram_dial(struct ik__io *io, const struct ik__url *u, const struct i
     return do_dial(io, u, o, deadline, SOCK_DGRAM, 0, &ik__io_udgram_ops);
 }
 
-static int sock_adopt(struct ik__io *io, int fd, int type, const struct ik__io_ops *ops)
-{
-    int t = 0;
-    socklen_t sl = sizeof(t);
-    struct sockaddr_storage ss;
-    socklen_t al = sizeof(ss);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &sl) != 0 || t != type)
-        return IK_EINVAL;
-    if (getsockname(fd, (struct sockaddr *)&ss, &al) != 0 || ss.ss_family != AF_UNIX)
-        return IK_EINVAL;
-    int rc = ik__fd_nonblock(fd, 0);
-    if (rc != 0)
-        return rc;
-    ik__io_init(io, ops, fd, fd);
-    return 0;
-}
-
 static int unix_adopt(struct ik__io *io, int rfd, int wfd)
 {
-    return rfd != wfd ? IK_EINVAL : sock_adopt(io, rfd, SOCK_STREAM, &ik__io_unix_ops);
+    return ik__sock_adopt(io, rfd, wfd, SOCK_STREAM, AF_UNIX, &ik__io_unix_ops);
 }
 static int seq_adopt(struct ik__io *io, int rfd, int wfd)
 {
-    return rfd != wfd ? IK_EINVAL : sock_adopt(io, rfd, SOCK_SEQPACKET, &ik__io_upkt_ops);
+    return ik__sock_adopt(io, rfd, wfd, SOCK_SEQPACKET, AF_UNIX, &ik__io_upkt_ops);
 }
 static int dgram_adopt(struct ik__io *io, int rfd, int wfd)
 {
-    return rfd != wfd ? IK_EINVAL : sock_adopt(io, rfd, SOCK_DGRAM, &ik__io_udgram_ops);
+    return ik__sock_adopt(io, rfd, wfd, SOCK_DGRAM, AF_UNIX, &ik__io_udgram_ops);
 }
 
 static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik__io_ops *ops)
