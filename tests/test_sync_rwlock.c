@@ -1,6 +1,7 @@
 /* ik_rwlock (exact writer counts, dead writer / reader recovery, timeouts)
  * and ik_barrier (rounds, dead participant -> IK_EPEERDEAD). */
 #include "sync_shared.h"
+#include <sys/wait.h>
 #include "sync/sync_int.h"
 
 #include <sched.h>
@@ -118,9 +119,27 @@ static int child_wait_write(int argc, char **argv)
     return ik_rwlock_wrlock(l) == 0 ? 0 : 11;
 }
 
+/* argv: rwlock. A 200 ms timed read lock: IK_ETIMEDOUT, never early. */
+static int child_guarded(int argc, char **argv)
+{
+    ik_rwlock *l;
+    if (ik_rwlock_open(&l, argv[0], 0) != 0)
+        return 10;
+    uint64_t t0 = ik__now_ns();
+    int rc = ik_rwlock_timedrdlock(l, 200);
+    if (rc != IK_ETIMEDOUT)
+        return 11;
+    return ik__now_ns() - t0 >= 200000000u ? 0 : 12;
+}
+
 static const struct ikt_child_role roles[] = {
-    {"wait-write", child_wait_write}, {"writer", child_writer},   {"hold", child_hold},
-    {"reader2", child_second_reader}, {"barrier", child_barrier}, {NULL, NULL},
+    {"guarded", child_guarded},
+    {"wait-write", child_wait_write},
+    {"writer", child_writer},
+    {"hold", child_hold},
+    {"reader2", child_second_reader},
+    {"barrier", child_barrier},
+    {NULL, NULL},
 };
 
 static struct area *area_new(const char **name, ik_shm **shm)
@@ -334,14 +353,40 @@ static void test_barrier_peer_death(void **state)
     area_free(aname, shm);
 }
 
+/* A process stopped inside the guard section (simulated: we hold the
+ * guard) cannot keep a timed lock past its deadline. */
+static void test_timed_wait_guard_held(void **state)
+{
+    const char *name = ikt_name("rw-guard");
+    ik_rwlock *l;
+    assert_ok(ik_rwlock_open(&l, name, IK_CREATE | IK_EXCL));
+    struct ik__rwlock *il = (struct ik__rwlock *)(void *)l;
+    assert_int_equal(pthread_mutex_lock(&il->guard), 0);
+    pid_t pid = ikt_spawn(-1, "guarded", name, NULL);
+    int st = -1;
+    uint64_t t0 = ik__now_ns();
+    while (waitpid(pid, &st, WNOHANG) == 0 && ikts_ms_since(t0) < 20000)
+        sched_yield();
+    bool done = ikts_ms_since(t0) < 20000;
+    pthread_mutex_unlock(&il->guard);
+    if (!done)
+        st = ikt_wait(pid) << 8;
+    if (!done)
+        fail_msg("timed wait held past its deadline by a busy guard");
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    ik_rwlock_close(l);
+    assert_ok(ik_sync_unlink(name));
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_writers_exact_4x100k),   cmocka_unit_test(test_readers_share),
         cmocka_unit_test(test_dead_writer_and_reader), cmocka_unit_test(test_rwlock_timeouts),
-        cmocka_unit_test(test_dead_waiting_writer),    cmocka_unit_test(test_barrier_rounds),
-        cmocka_unit_test(test_barrier_peer_death),
+        cmocka_unit_test(test_timed_wait_guard_held),  cmocka_unit_test(test_dead_waiting_writer),
+        cmocka_unit_test(test_barrier_rounds),         cmocka_unit_test(test_barrier_peer_death),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* ik_sem: exact counts, undo after kill -9 (also at random points), timeouts,
  * overflow, named-object checks. */
 #include "sync_shared.h"
+#include <sched.h>
+#include "sync/sync_int.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -53,7 +55,21 @@ static int child_take(int argc, char **argv)
     return 0;
 }
 
+/* argv: undo sem. A 200 ms timed wait: IK_ETIMEDOUT, never early. */
+static int child_guarded(int argc, char **argv)
+{
+    ik_sem *s;
+    if (ik_sem_open(&s, argv[0], 0, 0) != 0)
+        return 10;
+    uint64_t t0 = ik__now_ns();
+    int rc = ik_sem_timedwait(s, 200);
+    if (rc != IK_ETIMEDOUT)
+        return 11;
+    return ik__now_ns() - t0 >= 200000000u ? 0 : 12;
+}
+
 static const struct ikt_child_role roles[] = {
+    {"guarded", child_guarded},
     {"count", child_count},
     {"take", child_take},
     {NULL, NULL},
@@ -261,6 +277,32 @@ static void test_named_security(void **state)
     unlink(path);
 }
 
+/* A process stopped inside the undo guard section (simulated: we hold the
+ * guard) cannot keep a timed wait past its deadline. */
+static void test_timed_wait_guard_held(void **state)
+{
+    const char *name = ikt_name("sem-guard");
+    ik_sem *s;
+    assert_ok(ik_sem_open(&s, name, 0, IK_CREATE | IK_EXCL | IK_SEM_UNDO));
+    struct ik__sem *is = (struct ik__sem *)(void *)s;
+    assert_int_equal(pthread_mutex_lock(&is->guard), 0);
+    pid_t pid = ikt_spawn(-1, "guarded", name, NULL);
+    int st = -1;
+    uint64_t t0 = ik__now_ns();
+    while (waitpid(pid, &st, WNOHANG) == 0 && ikts_ms_since(t0) < 20000)
+        sched_yield();
+    bool done = ikts_ms_since(t0) < 20000;
+    pthread_mutex_unlock(&is->guard);
+    if (!done)
+        st = ikt_wait(pid) << 8;
+    if (!done)
+        fail_msg("timed wait held past its deadline by a busy guard");
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    ik_sem_close(s);
+    assert_ok(ik_sync_unlink(name));
+}
+
 int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
@@ -270,6 +312,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_undo_restores_after_kill),
         cmocka_unit_test(test_undo_kill_loop),
         cmocka_unit_test(test_timeouts_not_early),
+        cmocka_unit_test(test_timed_wait_guard_held),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_named_security),
     };

@@ -78,9 +78,9 @@ void ik_barrier_close(ik_barrier *b)
         ik__sync_close(b, sizeof(ik_barrier));
 }
 
-static int lock(struct ik__barrier *b)
+static int lock(struct ik__barrier *b, uint64_t deadline)
 {
-    int rc = ik__guard_lock(&b->guard);
+    int rc = ik__guard_lock_until(&b->guard, deadline);
     if (rc == 1) { /* a participant died inside */
         atomic_store(&b->broken, 1);
         rc = 0;
@@ -112,7 +112,7 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
     struct ik__barrier *b = B(bb);
     if (b == NULL || b->magic != IK__BARRIER_MAGIC || b->n == 0 || b->n > IK_BARRIER_MAX)
         return IK_EINVAL;
-    int rc = lock(b);
+    int rc = lock(b, deadline);
     if (rc != 0)
         return rc;
     if (atomic_load(&b->broken)) {
@@ -160,8 +160,8 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
         if (atomic_load(&b->gen) != g)
             return 0;
         if (ik__now_ns() < until)
-            continue; /* spurious or EINTR */
-        if ((rc = lock(b)) != 0)
+            continue;                        /* spurious or EINTR */
+        if ((rc = lock(b, UINT64_MAX)) != 0) /* arrived: must withdraw under it */
             return rc;
         if (atomic_load(&b->gen) != g || atomic_load(&b->broken)) {
             pthread_mutex_unlock(&b->guard);

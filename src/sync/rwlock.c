@@ -186,8 +186,8 @@ static int rw_lock(ik_rwlock *ll, bool wr, uint64_t deadline)
     struct ik__rwlock *l = L(ll);
     if (l == NULL || l->magic != IK__RWLOCK_MAGIC)
         return IK_EINVAL;
-    int rc = lock_guard(l);
-    if (rc != 0)
+    int rc = ik__guard_lock_until(&l->guard, deadline);
+    if (rc < 0)
         return rc;
     if (wr && l->w_tid == ik__sync_tid() && l->w_pid == ik__sync_pid()) {
         pthread_mutex_unlock(&l->guard);
@@ -216,7 +216,9 @@ static int rw_lock(ik_rwlock *ll, bool wr, uint64_t deadline)
         (void)ik__futex_wait((uint32_t *)&l->seq, seq, until, true);
         atomic_fetch_sub(&l->waiters, 1);
         slice_over = ik__now_ns() >= until;
-        if ((rc = lock_guard(l)) != 0)
+        /* Bounded by the deadline, except for a counted writer, which must
+         * uncount itself under the guard (else readers wait for it). */
+        if ((rc = ik__guard_lock_until(&l->guard, counted ? UINT64_MAX : deadline)) < 0)
             return rc;
     }
     if (counted) {

@@ -115,9 +115,9 @@ static void intent_end(struct ik__sem *s)
     __atomic_store_n(&s->intent.valid, 0, __ATOMIC_SEQ_CST);
 }
 
-static int undo_lock(struct ik__sem *s)
+static int undo_lock(struct ik__sem *s, uint64_t deadline)
 {
-    int rc = ik__guard_lock(&s->guard);
+    int rc = ik__guard_lock_until(&s->guard, deadline);
     if (rc == 1) {
         /* The last owner died mid-update: roll its update back. */
         if (s->intent.valid && s->intent.slot >= 0 && s->intent.slot < IK_SEM_UNDO_HOLDERS) {
@@ -170,9 +170,9 @@ static void wake(struct ik__sem *s, unsigned n)
         ik__futex_wake((uint32_t *)&s->value, n > INT32_MAX ? INT32_MAX : (int)n, true);
 }
 
-static int undo_take(struct ik__sem *s)
+static int undo_take(struct ik__sem *s, uint64_t deadline)
 {
-    int rc = undo_lock(s);
+    int rc = undo_lock(s, deadline);
     if (rc != 0)
         return rc;
     if (atomic_load(&s->value) == 0) {
@@ -203,7 +203,7 @@ static int undo_take(struct ik__sem *s)
 
 static int undo_post(struct ik__sem *s)
 {
-    int rc = undo_lock(s);
+    int rc = undo_lock(s, UINT64_MAX);
     if (rc != 0)
         return rc;
     if (atomic_load(&s->value) >= IK_SEM_VALUE_MAX) {
@@ -224,9 +224,9 @@ static int undo_post(struct ik__sem *s)
     return 0;
 }
 
-static void undo_reap(struct ik__sem *s)
+static void undo_reap(struct ik__sem *s, uint64_t deadline)
 {
-    if (undo_lock(s) != 0)
+    if (undo_lock(s, deadline) != 0)
         return;
     unsigned back = reap(s);
     pthread_mutex_unlock(&s->guard);
@@ -235,10 +235,10 @@ static void undo_reap(struct ik__sem *s)
 
 /* ---- both modes ---- */
 
-static inline int take(struct ik__sem *s)
+static inline int take(struct ik__sem *s, uint64_t deadline)
 {
     if (s->flags & IK__SYNC_UNDO)
-        return undo_take(s);
+        return undo_take(s, deadline);
     uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
     while (v > 0) {
         if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
@@ -288,14 +288,14 @@ static int sem_wait(struct ik__sem *s, uint64_t deadline)
 {
     if (!sem_ok(s))
         return IK_EINVAL;
-    int rc = take(s);
+    int rc = take(s, deadline);
     if (__builtin_expect(rc != IK_EAGAIN, 1))
         return rc;
     bool undo = (s->flags & IK__SYNC_UNDO) != 0;
     bool detect = undo && (s->flags & IK__SYNC_NAMED);
     if (undo) { /* a dead holder's units may be all there is */
-        undo_reap(s);
-        if ((rc = take(s)) != IK_EAGAIN)
+        undo_reap(s, deadline);
+        if ((rc = take(s, deadline)) != IK_EAGAIN)
             return rc;
     }
     if (deadline == 0)
@@ -312,11 +312,11 @@ static int sem_wait(struct ik__sem *s, uint64_t deadline)
         atomic_fetch_add(&s->waiters, 1);
         (void)ik__futex_wait((uint32_t *)&s->value, 0, until, true);
         atomic_fetch_sub(&s->waiters, 1);
-        if ((rc = take(s)) != IK_EAGAIN)
+        if ((rc = take(s, deadline)) != IK_EAGAIN)
             break;
         if (undo && until < deadline && ik__now_ns() >= until) {
-            undo_reap(s);
-            if ((rc = take(s)) != IK_EAGAIN)
+            undo_reap(s, deadline);
+            if ((rc = take(s, deadline)) != IK_EAGAIN)
                 break;
             if (detect && (rc = ik__dl_check(&w, IK__KIND_SEM, s->name, sem_holder, s)) != 0)
                 return rc;
@@ -351,6 +351,6 @@ int ik_sem_value(ik_sem *ss)
     if (!sem_ok(s))
         return IK_EINVAL;
     if (s->flags & IK__SYNC_UNDO)
-        undo_reap(s);
+        undo_reap(s, UINT64_MAX);
     return (int)atomic_load(&s->value);
 }

@@ -105,6 +105,10 @@ int ik__pt_err(int e);
  * reported as 1 (the caller repairs), 0 otherwise, or a negative IK_E*. */
 int ik__guard_lock(pthread_mutex_t *g);
 int ik__guard_init(pthread_mutex_t *g);
+/* As ik__guard_lock, giving up with IK_ETIMEDOUT at a deadline (0 and
+ * UINT64_MAX: wait; guard sections are short), so a process stopped inside
+ * a guard section cannot hold a timed wait past its deadline. */
+int ik__guard_lock_until(pthread_mutex_t *g, uint64_t deadline);
 /* min(deadline, now + IK__SLICE_NS). */
 uint64_t ik__slice_end(uint64_t deadline);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static _Atomic int g_pid;
@@ -105,6 +106,22 @@ int ik__guard_init(pthread_mutex_t *g)
 int ik__guard_lock(pthread_mutex_t *g)
 {
     int e = pthread_mutex_lock(g);
+    if (e == 0)
+        return 0;
+    if (e == EOWNERDEAD) {
+        (void)pthread_mutex_consistent(g);
+        return 1;
+    }
+    return ik__pt_err(e);
+}
+
+int ik__guard_lock_until(pthread_mutex_t *g, uint64_t deadline)
+{
+    if (deadline == 0 || deadline == UINT64_MAX)
+        return ik__guard_lock(g);
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
+                          .tv_nsec = (long)(deadline % 1000000000u)};
+    int e = pthread_mutex_clocklock(g, CLOCK_MONOTONIC, &ts);
     if (e == 0)
         return 0;
     if (e == EOWNERDEAD) {
