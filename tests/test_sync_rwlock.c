@@ -107,6 +107,7 @@ static int child_barrier(int argc, char **argv)
         else if (rc != 0)
             return 11;
     }
+    ik_barrier_close(b); /* a clean exit: leaves the barrier */
     return 0;
 }
 
@@ -353,6 +354,41 @@ static void test_barrier_peer_death(void **state)
     area_free(aname, shm);
 }
 
+/* A participant that dies after opening but before its first wait breaks
+ * the barrier too (opening is joining); one that closes cleanly does not. */
+static void test_barrier_death_before_first_wait(void **state)
+{
+    const char *aname, *bname = ikt_name("bar-early");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_barrier *b;
+    assert_ok(ik_barrier_open(&b, bname, 2, IK_CREATE | IK_EXCL));
+    /* A clean participant: opens, runs no round, closes, exits 0. */
+    pid_t clean = ikt_spawn(-1, "barrier", bname, aname, "0", "-1", NULL);
+    assert_int_equal(ikt_wait(clean), 0);
+    pid_t peer = ikt_spawn(-1, "barrier", bname, aname, "1", "-1", NULL);
+    assert_true(ik_barrier_timedwait(b, 20000) >= 0); /* not IK_EPEERDEAD */
+    assert_int_equal(ikt_wait(peer), 0);
+    /* Dies holding only its registration (die_after 0: before any wait). */
+    pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "1", "0", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    kill(dies, SIGKILL);
+    assert_int_equal(ikt_wait(dies), 128 + SIGKILL);
+    assert_ik(IK_EPEERDEAD, ik_barrier_timedwait(b, 20000));
+    ik_barrier_close(b);
+    assert_ok(ik_sync_unlink(bname));
+
+    /* In place: explicit join/leave. */
+    ik_barrier *in = ikts_anon(sizeof(ik_barrier));
+    assert_ok(ik_barrier_init(in, 2, 0));
+    assert_ik(IK_ENOENT, ik_barrier_leave(in));
+    assert_ok(ik_barrier_join(in));
+    assert_ok(ik_barrier_join(in)); /* idempotent */
+    assert_ok(ik_barrier_leave(in));
+    assert_ik(IK_ENOENT, ik_barrier_leave(in));
+    area_free(aname, shm);
+}
+
 /* A process stopped inside the guard section (simulated: we hold the
  * guard) cannot keep a timed lock past its deadline. */
 static void test_timed_wait_guard_held(void **state)
@@ -383,10 +419,15 @@ int main(int argc, char **argv)
 {
     ikt_child_dispatch(argc, argv, roles);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_writers_exact_4x100k),   cmocka_unit_test(test_readers_share),
-        cmocka_unit_test(test_dead_writer_and_reader), cmocka_unit_test(test_rwlock_timeouts),
-        cmocka_unit_test(test_timed_wait_guard_held),  cmocka_unit_test(test_dead_waiting_writer),
-        cmocka_unit_test(test_barrier_rounds),         cmocka_unit_test(test_barrier_peer_death),
+        cmocka_unit_test(test_writers_exact_4x100k),
+        cmocka_unit_test(test_readers_share),
+        cmocka_unit_test(test_dead_writer_and_reader),
+        cmocka_unit_test(test_rwlock_timeouts),
+        cmocka_unit_test(test_timed_wait_guard_held),
+        cmocka_unit_test(test_dead_waiting_writer),
+        cmocka_unit_test(test_barrier_rounds),
+        cmocka_unit_test(test_barrier_peer_death),
+        cmocka_unit_test(test_barrier_death_before_first_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

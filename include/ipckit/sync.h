@@ -188,10 +188,12 @@ IK_EXPORT IK_NODISCARD int ik_event_wait(ik_event *e);
 IK_EXPORT IK_NODISCARD int ik_event_timedwait(ik_event *e, int timeout_ms);
 
 /* ---- ik_barrier -----------------------------------------------------------
- * For n processes (up to IK_BARRIER_MAX). A process becomes a participant at
- * its first wait. Returns 1 in exactly one process per round, 0 in the
- * others. If a participant dies before arriving, the barrier is broken: the
- * waiters and every later wait get IK_EPEERDEAD (within about 20 ms). */
+ * For n processes (up to IK_BARRIER_MAX). A process becomes a participant
+ * when it opens a named barrier, calls ik_barrier_join, or first waits; it
+ * stops being one at ik_barrier_close (named) or ik_barrier_leave. Returns 1
+ * in exactly one process per round, 0 in the others. If a participant dies
+ * before arriving, the barrier is broken: the waiters and every later wait
+ * get IK_EPEERDEAD (within about 20 ms). */
 #define IK_BARRIER_MAX 24
 /* Initialise *b for n (1..IK_BARRIER_MAX) processes. flags: 0.
  * Errors: IK_EINVAL. */
@@ -200,8 +202,17 @@ IK_EXPORT IK_NODISCARD int ik_barrier_init(ik_barrier *b, unsigned n, unsigned f
  * *out is valid until ik_barrier_close. Errors as ik_mutex_open. */
 IK_EXPORT IK_NODISCARD int ik_barrier_open(ik_barrier **out, const char *name, unsigned n,
                                            unsigned flags);
-/* Unmap a named barrier. NULL is ignored. */
+/* Leave (see ik_barrier_leave) and unmap a named barrier. NULL is ignored. */
 IK_EXPORT void ik_barrier_close(ik_barrier *b);
+/* Register the calling process as a participant before its first wait, so
+ * that its death even before arriving breaks the barrier (named barriers do
+ * this at open). Idempotent. Errors: IK_EINVAL, IK_ENOSPC (all
+ * IK_BARRIER_MAX slots taken). */
+IK_EXPORT IK_NODISCARD int ik_barrier_join(ik_barrier *b);
+/* Stop being a participant (a clean exit is not a death). Errors: IK_EINVAL,
+ * IK_ENOENT (not a participant), IK_EBUSY (a thread of this process is
+ * waiting in the current round). */
+IK_EXPORT IK_NODISCARD int ik_barrier_leave(ik_barrier *b);
 /* Wait for the round. Returns 1 (one process per round) or 0, IK_EPEERDEAD,
  * IK_ENOSPC (more than IK_BARRIER_MAX participants), IK_EBUSY (another thread
  * of this process is waiting), IK_EINVAL. */

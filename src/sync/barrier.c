@@ -68,14 +68,26 @@ int ik_barrier_open(ik_barrier **out, const char *name, unsigned n, unsigned fla
 {
     if ((flags & ~(IK_CREATE | IK_EXCL)) || ((flags & IK_CREATE) && (n == 0 || n > IK_BARRIER_MAX)))
         return IK_EINVAL;
-    return ik__sync_open((void **)out, name, IK__KIND_BARRIER, sizeof(ik_barrier), flags, NULL,
-                         named_init, &n, named_check);
+    int rc = ik__sync_open((void **)out, name, IK__KIND_BARRIER, sizeof(ik_barrier), flags, NULL,
+                           named_init, &n, named_check);
+    if (rc != 0)
+        return rc;
+    /* Opening is joining: a process that dies before its first wait still
+     * breaks the barrier instead of leaving the others waiting. */
+    if ((rc = ik_barrier_join(*out)) != 0) {
+        ik__sync_close(*out, sizeof(ik_barrier));
+        *out = NULL;
+    }
+    return rc;
 }
 
 void ik_barrier_close(ik_barrier *b)
 {
-    if (b != NULL && (B(b)->flags & IK__SYNC_NAMED))
+    if (b != NULL && (B(b)->flags & IK__SYNC_NAMED)) {
+        int rc = ik_barrier_leave(b); /* a clean exit is not a death */
+        (void)rc;                     /* IK_ENOENT/IK_EBUSY: nothing to undo */
         ik__sync_close(b, sizeof(ik_barrier));
+    }
 }
 
 static int lock(struct ik__barrier *b, uint64_t deadline)
@@ -107,10 +119,77 @@ static bool someone_died(struct ik__barrier *b, uint32_t g)
     return false;
 }
 
+/* Under the guard: the calling process's participant slot, taken if it has
+ * none (IK_ENOSPC when all are taken). */
+static int join_locked(struct ik__barrier *b)
+{
+    int pid = ik__sync_pid();
+    uint64_t start = ik__sync_start();
+    int free_slot = -1;
+    for (int i = 0; i < IK_BARRIER_MAX; i++) {
+        if (b->part[i].pid == pid && b->part[i].start == start)
+            return i;
+        if (b->part[i].pid == 0 && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0)
+        return IK_ENOSPC;
+    b->part[free_slot].start = start;
+    b->part[free_slot].arrived_gen = 0;
+    b->part[free_slot].pid = pid;
+    return free_slot;
+}
+
+static bool barrier_valid(const struct ik__barrier *b)
+{
+    return b != NULL && b->magic == IK__BARRIER_MAGIC && b->n != 0 && b->n <= IK_BARRIER_MAX;
+}
+
+int ik_barrier_join(ik_barrier *bb)
+{
+    struct ik__barrier *b = B(bb);
+    if (!barrier_valid(b))
+        return IK_EINVAL;
+    int rc = lock(b, UINT64_MAX);
+    if (rc != 0)
+        return rc;
+    rc = join_locked(b);
+    pthread_mutex_unlock(&b->guard);
+    return rc < 0 ? rc : 0;
+}
+
+int ik_barrier_leave(ik_barrier *bb)
+{
+    struct ik__barrier *b = B(bb);
+    if (!barrier_valid(b))
+        return IK_EINVAL;
+    int rc = lock(b, UINT64_MAX);
+    if (rc != 0)
+        return rc;
+    int pid = ik__sync_pid();
+    uint64_t start = ik__sync_start();
+    uint32_t g = atomic_load(&b->gen);
+    rc = IK_ENOENT;
+    for (int i = 0; i < IK_BARRIER_MAX; i++) {
+        struct ik__barrier_part *p = &b->part[i];
+        if (p->pid != pid || p->start != start)
+            continue;
+        if (p->arrived_gen == g + 1) {
+            rc = IK_EBUSY; /* a thread of ours is waiting in this round */
+        } else {
+            p->pid = 0;
+            rc = 0;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&b->guard);
+    return rc;
+}
+
 static int barrier_wait(ik_barrier *bb, uint64_t deadline)
 {
     struct ik__barrier *b = B(bb);
-    if (b == NULL || b->magic != IK__BARRIER_MAGIC || b->n == 0 || b->n > IK_BARRIER_MAX)
+    if (!barrier_valid(b))
         return IK_EINVAL;
     int rc = lock(b, deadline);
     if (rc != 0)
@@ -119,26 +198,12 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
         pthread_mutex_unlock(&b->guard);
         return IK_EPEERDEAD;
     }
-    int pid = ik__sync_pid();
-    uint64_t start = ik__sync_start();
-    int me = -1, free_slot = -1;
-    for (int i = 0; i < IK_BARRIER_MAX; i++) {
-        if (b->part[i].pid == pid && b->part[i].start == start)
-            me = i;
-        else if (b->part[i].pid == 0 && free_slot < 0)
-            free_slot = i;
+    int me = join_locked(b);
+    if (me < 0) {
+        pthread_mutex_unlock(&b->guard);
+        return me;
     }
     uint32_t g = atomic_load(&b->gen);
-    if (me < 0) {
-        if (free_slot < 0) {
-            pthread_mutex_unlock(&b->guard);
-            return IK_ENOSPC;
-        }
-        me = free_slot;
-        b->part[me].start = start;
-        b->part[me].arrived_gen = 0;
-        b->part[me].pid = pid;
-    }
     if (b->part[me].arrived_gen == g + 1) {
         pthread_mutex_unlock(&b->guard);
         return IK_EBUSY; /* another thread of this process is already waiting */
