@@ -34,6 +34,9 @@ int ik__ms_left(uint64_t deadline);
  * Returns 0, IK_ESRCH (gone or zombie), or another IK_E* when /proc could not
  * be read (EMFILE ...): that says nothing about the process. */
 int ik__proc_start_time(int pid, uint64_t *start);
+/* A numeric field ("Tgid", "Threads", ...) of /proc/<id>/status (id: a pid
+ * or a tid), 0 if unknown. */
+long ik__proc_status_field(int id, const char *key);
 /* Start time of the calling process, cached. */
 uint64_t ik__self_start_time(void);
 /* True if the process (pid, start) still runs: exists, not a zombie, and the

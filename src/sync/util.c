@@ -54,23 +54,7 @@ int ik__sync_tid(void)
 
 int ik__tid_pid(int tid)
 {
-    if (tid <= 0)
-        return 0;
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/status", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "\nTgid:");
-    int pid = 0;
-    if (p == NULL || sscanf(p + 6, "%d", &pid) != 1)
-        return 0;
-    return pid;
+    return (int)ik__proc_status_field(tid, "Tgid");
 }
 
 int ik__pt_err(int e)

@@ -41,24 +41,32 @@ static int read_stat(int pid, char *state, uint64_t *start)
     return 0;
 }
 
-/* Threads in pid's thread group (/proc/<pid>/status), 0 if unknown. */
-static long thread_count(int pid)
+long ik__proc_status_field(int id, const char *key)
 {
-    char path[64], buf[4096];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    char path[64], buf[4096], pat[40];
+    snprintf(path, sizeof(path), "/proc/%d/status", id);
+    int n = snprintf(pat, sizeof(pat), "\n%s:", key);
+    if (id <= 0 || n < 0 || (size_t)n >= sizeof(pat))
+        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t r = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    if (n <= 0)
+    if (r <= 0)
         return 0;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "\nThreads:");
-    long t = 0;
-    if (p == NULL || sscanf(p + 9, "%ld", &t) != 1)
+    buf[r] = '\0';
+    const char *p = strstr(buf, pat);
+    long v = 0;
+    if (p == NULL || sscanf(p + n, "%ld", &v) != 1)
         return 0;
-    return t;
+    return v;
+}
+
+/* Threads in pid's thread group, 0 if unknown. */
+static long thread_count(int pid)
+{
+    return ik__proc_status_field(pid, "Threads");
 }
 
 int ik__proc_start_time(int pid, uint64_t *start)
