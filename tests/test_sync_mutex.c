@@ -427,6 +427,9 @@ static void test_corrupt_named_refused(void **state)
         {"bad version", 64 + 44, 7, 2},
         {"bad flags", 64 + 46, 0xff, 2},
         {"unterminated name", 64 + 48, 0x41414141, 4},
+        /* Valid magic, foreign pthread kind word (elision bits): glibc would
+         * take a lock-elision path that crashes (found by fuzz_sync_named). */
+        {"foreign pthread kind", 64 + offsetof(pthread_mutex_t, __data.__kind), 0x1f7, 4},
     };
     for (size_t i = 0; i < IK__ARRAY_LEN(cases); i++) {
         const char *name = ikt_name("mx-bad");

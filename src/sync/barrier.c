@@ -59,7 +59,8 @@ static int named_check(void *obj)
 {
     struct ik__barrier *b = obj;
     if (b->magic != IK__BARRIER_MAGIC || b->version != IK__SYNC_VERSION ||
-        b->flags != IK__SYNC_NAMED || b->n == 0 || b->n > IK_BARRIER_MAX || b->arrived > b->n)
+        b->flags != IK__SYNC_NAMED || b->n == 0 || b->n > IK_BARRIER_MAX || b->arrived > b->n ||
+        !ik__pmutex_kind_ok(&b->guard, false))
         return IK_EPROTO;
     return 0;
 }

@@ -59,9 +59,11 @@ static struct ik__syncreg *reg_get(void)
                                 reg_init, NULL);
             if (rc == IK_EEXIST) {
                 rc = ik__seg_open(&seg, name, IK__KIND_SYNCREG, 0, NULL);
-                if (rc == 0 && (seg.user_size != sizeof(struct ik__syncreg) ||
-                                ((struct ik__syncreg *)seg.user)->magic != IK__SYNCREG_MAGIC ||
-                                ((struct ik__syncreg *)seg.user)->nslots != IK__SYNCREG_SLOTS)) {
+                if (rc == 0 &&
+                    (seg.user_size != sizeof(struct ik__syncreg) ||
+                     ((struct ik__syncreg *)seg.user)->magic != IK__SYNCREG_MAGIC ||
+                     ((struct ik__syncreg *)seg.user)->nslots != IK__SYNCREG_SLOTS ||
+                     !ik__pmutex_kind_ok(&((struct ik__syncreg *)seg.user)->lock, false))) {
                     ik__seg_close(&seg);
                     rc = IK_EPROTO;
                 }

@@ -15,19 +15,9 @@ static inline struct ik__mutex *M(ik_mutex *m)
 static int mutex_setup(struct ik__mutex *m, const char *name)
 {
     memset(m, 0, sizeof(*m));
-    pthread_mutexattr_t a;
-    int e = pthread_mutexattr_init(&a);
-    if (e == 0)
-        e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (e == 0)
-        e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (e == 0)
-        e = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
-    if (e == 0)
-        e = pthread_mutex_init(&m->pm, &a);
-    pthread_mutexattr_destroy(&a);
-    if (e != 0)
-        return -e;
+    int rc = ik__pmutex_init(&m->pm, true);
+    if (rc != 0)
+        return rc;
     m->version = IK__SYNC_VERSION;
     if (name != NULL) {
         m->flags = IK__SYNC_NAMED;
@@ -67,7 +57,8 @@ static int named_check(void *obj)
 {
     struct ik__mutex *m = obj;
     if (m->magic != IK__MUTEX_MAGIC || m->version != IK__SYNC_VERSION ||
-        m->flags != IK__SYNC_NAMED || memchr(m->name, '\0', sizeof(m->name)) == NULL)
+        m->flags != IK__SYNC_NAMED || memchr(m->name, '\0', sizeof(m->name)) == NULL ||
+        !ik__pmutex_kind_ok(&m->pm, true))
         return IK_EPROTO;
     return 0;
 }

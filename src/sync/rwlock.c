@@ -38,7 +38,7 @@ static int named_check(void *obj)
 {
     struct ik__rwlock *l = obj;
     if (l->magic != IK__RWLOCK_MAGIC || l->version != IK__SYNC_VERSION ||
-        l->flags != IK__SYNC_NAMED || l->state > RW_LOST)
+        l->flags != IK__SYNC_NAMED || l->state > RW_LOST || !ik__pmutex_kind_ok(&l->guard, false))
         return IK_EPROTO;
     return 0;
 }

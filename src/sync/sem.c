@@ -72,7 +72,9 @@ static int named_check(void *obj)
     struct ik__sem *s = obj;
     if (s->magic != IK__SEM_MAGIC || s->version != IK__SYNC_VERSION ||
         !(s->flags & IK__SYNC_NAMED) || (s->flags & ~(IK__SYNC_NAMED | IK__SYNC_UNDO)) ||
-        memchr(s->name, '\0', sizeof(s->name)) == NULL || atomic_load(&s->value) > IK_SEM_VALUE_MAX)
+        memchr(s->name, '\0', sizeof(s->name)) == NULL ||
+        atomic_load(&s->value) > IK_SEM_VALUE_MAX ||
+        ((s->flags & IK__SYNC_UNDO) && !ik__pmutex_kind_ok(&s->guard, false)))
         return IK_EPROTO;
     return 0;
 }

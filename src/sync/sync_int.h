@@ -105,6 +105,13 @@ int ik__pt_err(int e);
  * reported as 1 (the caller repairs), 0 otherwise, or a negative IK_E*. */
 int ik__guard_lock(pthread_mutex_t *g);
 int ik__guard_init(pthread_mutex_t *g);
+/* Initialise a robust, process-shared pthread mutex (error-checking or not). */
+int ik__pmutex_init(pthread_mutex_t *m, bool errorcheck);
+/* Does a pthread mutex found in a named object carry the kind word our
+ * initialiser writes? A foreign kind (garbage from a crash or a hostile
+ * same-uid peer) could steer glibc into paths that crash (lock elision), so
+ * such objects are refused with IK_EPROTO at open. */
+bool ik__pmutex_kind_ok(const pthread_mutex_t *m, bool errorcheck);
 /* As ik__guard_lock, giving up with IK_ETIMEDOUT at a deadline (0 and
  * UINT64_MAX: wait; guard sections are short), so a process stopped inside
  * a guard section cannot hold a timed wait past its deadline. */

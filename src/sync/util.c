@@ -73,7 +73,7 @@ int ik__pt_err(int e)
     }
 }
 
-int ik__guard_init(pthread_mutex_t *g)
+int ik__pmutex_init(pthread_mutex_t *m, bool errorcheck)
 {
     pthread_mutexattr_t a;
     int e = pthread_mutexattr_init(&a);
@@ -81,10 +81,38 @@ int ik__guard_init(pthread_mutex_t *g)
         e = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
     if (e == 0)
         e = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (e == 0 && errorcheck)
+        e = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
     if (e == 0)
-        e = pthread_mutex_init(g, &a);
+        e = pthread_mutex_init(m, &a);
     pthread_mutexattr_destroy(&a);
     return -e;
+}
+
+int ik__guard_init(pthread_mutex_t *g)
+{
+    return ik__pmutex_init(g, false);
+}
+
+static int g_kind[2] = {-1, -1};
+static pthread_once_t g_kind_once = PTHREAD_ONCE_INIT;
+
+static void learn_kinds(void)
+{
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_t scratch;
+        if (ik__pmutex_init(&scratch, i == 1) == 0) {
+            g_kind[i] = scratch.__data.__kind;
+            pthread_mutex_destroy(&scratch);
+        }
+    }
+}
+
+bool ik__pmutex_kind_ok(const pthread_mutex_t *m, bool errorcheck)
+{
+    pthread_once(&g_kind_once, learn_kinds);
+    int kind = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    return g_kind[errorcheck] != -1 && kind == g_kind[errorcheck];
 }
 
 int ik__guard_lock(pthread_mutex_t *g)
