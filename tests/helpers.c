@@ -235,3 +235,17 @@ int ikt_count_fds(void)
     closedir(d);
     return n - 1; /* the DIR's own fd */
 }
+
+char ikt_proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return '?';
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p != NULL ? p[2] : '?';
+}

@@ -79,5 +79,9 @@ void ikt_child_dispatch(int argc, char **argv, const struct ikt_child_role *role
  * keep_fd (>= 0) stays open in the child at the same number. */
 pid_t ikt_spawn(int keep_fd, const char *role, ...);
 
+/* State letter of pid's leader task from /proc/<pid>/stat ('R', 'S', 'Z',
+ * ...), '?' if unreadable. */
+char ikt_proc_state(pid_t pid);
+
 /* Number of open fds of this process (from /proc/self/fd). */
 int ikt_count_fds(void);

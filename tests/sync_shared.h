@@ -5,12 +5,15 @@
 #include "helpers.h"
 #include "core/internal.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +50,28 @@ static inline void *ikts_anon(size_t n)
 static inline uint64_t ikts_ms_since(uint64_t t0)
 {
     return (ik__now_ns() - t0) / 1000000u;
+}
+
+/* With `guard` (an object's internal guard mutex) held here, as by a peer
+ * stopped inside a guard section, the exec'd "guarded" child must still end
+ * its timed wait on `name` by itself (exit 0). A 20 s bound only turns a
+ * hang into a failure; nothing is timed. */
+static inline void ikts_expect_guarded_child_exits(pthread_mutex_t *guard, const char *name)
+{
+    assert_int_equal(pthread_mutex_lock(guard), 0);
+    pid_t pid = ikt_spawn(-1, "guarded", name, NULL);
+    int st = -1;
+    uint64_t t0 = ik__now_ns();
+    while (waitpid(pid, &st, WNOHANG) == 0 && ikts_ms_since(t0) < 20000)
+        sched_yield();
+    bool done = ikts_ms_since(t0) < 20000;
+    pthread_mutex_unlock(guard);
+    if (!done) {
+        ikt_wait(pid);
+        fail_msg("timed wait held past its deadline by a busy guard");
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 #endif

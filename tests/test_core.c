@@ -132,25 +132,11 @@ static void test_runtime_dir_other_owner_refused(void **state)
 
 /* ---- process liveness ---- */
 
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return '?';
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    return p != NULL ? p[2] : '?';
-}
-
 /* Poll /proc until pid's leader task is in state c (hang detector only). */
 static void wait_state(pid_t pid, char c)
 {
     uint64_t t0 = ik__now_ns();
-    while (proc_state(pid) != c) {
+    while (ikt_proc_state(pid) != c) {
         if (ik__now_ns() - t0 > 30ull * 1000000000u)
             fail_msg("pid %d never reached state %c", (int)pid, c);
         sched_yield();

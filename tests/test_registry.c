@@ -746,20 +746,6 @@ static int zl_hold(void *p)
     pthread_exit(NULL);
 }
 
-static char leader_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return '?';
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *q = strrchr(buf, ')');
-    return q != NULL ? q[2] : '?';
-}
-
 static void test_gc_keeps_fifo_of_zombie_leader(void **state)
 {
     ikt_private_runtime();
@@ -781,7 +767,7 @@ static void test_gc_keeps_fifo_of_zombie_leader(void **state)
         fail_msg("holder failed: %d", ikt_wait(pid));
     close(rdy[0]);
     uint64_t t0 = ik__now_ns();
-    while (leader_state(pid) != 'Z') { /* its main thread is exiting */
+    while (ikt_proc_state(pid) != 'Z') { /* its main thread is exiting */
         if (ik__now_ns() - t0 > 30ull * 1000000000u)
             fail_msg("leader of %d never exited", (int)pid);
         sched_yield();

@@ -397,20 +397,7 @@ static void test_timed_wait_guard_held(void **state)
     ik_rwlock *l;
     assert_ok(ik_rwlock_open(&l, name, IK_CREATE | IK_EXCL));
     struct ik__rwlock *il = (struct ik__rwlock *)(void *)l;
-    assert_int_equal(pthread_mutex_lock(&il->guard), 0);
-    pid_t pid = ikt_spawn(-1, "guarded", name, NULL);
-    int st = -1;
-    uint64_t t0 = ik__now_ns();
-    while (waitpid(pid, &st, WNOHANG) == 0 && ikts_ms_since(t0) < 20000)
-        sched_yield();
-    bool done = ikts_ms_since(t0) < 20000;
-    pthread_mutex_unlock(&il->guard);
-    if (!done)
-        st = ikt_wait(pid) << 8;
-    if (!done)
-        fail_msg("timed wait held past its deadline by a busy guard");
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    ikts_expect_guarded_child_exits(&il->guard, name);
     ik_rwlock_close(l);
     assert_ok(ik_sync_unlink(name));
 }
