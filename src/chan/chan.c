@@ -366,6 +366,8 @@ static int chan_break(ik_chan *ch, int err, const char *why)
 
 static int wait_io(ik_chan *ch, uint64_t deadline)
 {
+    if (ch->io.ops->wait != NULL)
+        return ch->io.ops->wait(&ch->io, deadline);
     int fd = ch->io.want == POLLOUT ? ch->io.wfd : ch->io.rfd;
     return ik__wait_fd(fd, ch->io.want, deadline);
 }
@@ -457,6 +459,8 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
             int w = wait_io(ch, deadline);
             if (w == 0)
                 continue;
+            if (w == IK_EPEERDEAD)
+                return chan_break(ch, w, NULL);
             if (sent == 0 &&
                 (ch->io.ops->write_committed == NULL || !ch->io.ops->write_committed(&ch->io)))
                 return w;
@@ -679,6 +683,8 @@ static int rx_dgram(ik_chan *ch, void *buf, size_t cap, void **abuf, size_t *len
         if (r != IK_EAGAIN)
             return chan_break(ch, (int)r, NULL);
         int w = wait_io(ch, deadline);
+        if (w == IK_EPEERDEAD)
+            return chan_break(ch, w, NULL);
         if (w != 0)
             return w;
     }

@@ -68,9 +68,10 @@ void ik__frame_encode(uint8_t hdr[IK_FRAME_HDR_SIZE], uint64_t len, unsigned nfd
 struct ik__io;
 
 /* One layer of a connection (socket, pipe pair, TLS over a lower layer).
- * Read fds are blocking, so a wait without deadline is a single read()
- * (wait=1); with wait=0 a read never blocks (MSG_DONTWAIT, or poll first).
- * Writes block only with wait=1 (sockets); pipe write ends are O_NONBLOCK. */
+ * A wait without deadline is a single read()/write() (wait=1) on the fd as
+ * it is (an inherited O_NONBLOCK fd gives IK_EAGAIN and the channel polls);
+ * with wait=0 a call never blocks (MSG_DONTWAIT, RWF_NOWAIT, or a private
+ * O_NONBLOCK reopening of a pipe). Flags of fds are never changed. */
 struct ik__io_ops {
     /* Read up to n bytes: count > 0, 0 at orderly EOF, IK_EAGAIN (io->want
      * says POLLIN/POLLOUT) or a negative IK_E*. Packet transports return one
@@ -92,6 +93,11 @@ struct ik__io_ops {
      * that the next writev must finish (TLS: a record already built), so a
      * timeout then cannot report "nothing sent". NULL: never. */
     int (*write_committed)(const struct ik__io *io);
+    /* Wait until io->want (POLLIN/POLLOUT) is ready on the layer's fd, or
+     * the deadline: 0, IK_ETIMEDOUT, or IK_EPEERDEAD for a layer without
+     * end-of-stream (datagrams) that found its peer gone while waiting.
+     * NULL: a plain poll (ik__wait_fd). */
+    int (*wait)(struct ik__io *io, uint64_t deadline);
     /* Peer credentials; NULL if unsupported. */
     int (*peer)(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid);
     /* Peer certificate subject; NULL if unsupported. */
@@ -123,11 +129,22 @@ extern const struct ik__io_ops ik__io_upkt_ops;   /* Unix seqpacket: packets + f
 extern const struct ik__io_ops ik__io_udgram_ops; /* Unix datagram */
 extern const struct ik__io_ops ik__io_pipe_ops;   /* read/write on pipes, SIGPIPE blocked */
 void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd);
-/* Set or clear O_NONBLOCK. */
+/* Build io as a Unix datagram layer around fd (rfd == wfd). peer_pid: the
+ * peer process if known (SCM_CREDENTIALS), else 0 (SO_PEERCRED is tried):
+ * used to notice the peer's death where sock_diag is missing. 0 or
+ * IK_ENOMEM. */
+int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid);
+/* Tests: 1 makes datagram peer checks skip sock_diag (the pid fallback). */
+void ik__udgram_test_no_diag(int on);
+/* Tests: 1 makes every pipe layer use private O_NONBLOCK reopenings
+ * (/proc/self/fd/N) as on kernels that refuse RWF_NOWAIT; 0 restores. */
+#define IK__CHAN_TEST_HOOKS 1
+void ik__pipe_test_force_reopen(int on);
+/* Set or clear O_NONBLOCK (only on fds ipckit opened itself). */
 int ik__fd_nonblock(int fd, int on);
 /* Build io (ops) around an inherited socket: rfd == wfd, of socket type
  * `type` and (unless AF_UNSPEC) address family `family`, else IK_EINVAL;
- * the socket is made blocking. */
+ * its flags are left as they are (O_NONBLOCK or not). */
 int ik__sock_adopt(struct ik__io *io, int rfd, int wfd, int type, int family,
                    const struct ik__io_ops *ops);
 

@@ -1,10 +1,15 @@
 /* fd-based I/O layers: stream sockets, Unix sockets (+fds, creds), pipes. */
 #include "chan_int.h"
 
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,9 +35,9 @@ int ik__sock_adopt(struct ik__io *io, int rfd, int wfd, int type, int family,
         if (getsockname(rfd, (struct sockaddr *)&ss, &al) != 0 || ss.ss_family != family)
             return IK_EINVAL;
     }
-    int rc = ik__fd_nonblock(rfd, 0);
-    if (rc != 0)
-        return rc;
+    /* Never change its flags: the description may be shared with other
+     * processes. An O_NONBLOCK socket makes a blocking read return EAGAIN,
+     * and the channel layer then polls. */
     ik__io_init(io, ops, rfd, rfd);
     return 0;
 }
@@ -275,11 +280,161 @@ const struct ik__io_ops ik__io_upkt_ops = {
     .close = fd_close,
 };
 
+/*
+ * Datagrams have no end-of-stream: a dead peer is seen only when sending.
+ * So a wait on a connected datagram socket sleeps in slices of
+ * IK__DGRAM_SLICE_MS and, when a slice passes with nothing to do, checks
+ * that the peer still exists:
+ *  1. sock_diag (NETLINK_SOCK_DIAG, UDIAG_SHOW_PEER) reports the inode of
+ *     our socket's peer; the kernel reports 0 once that socket is released
+ *     (every fd of it closed: the peer process died or closed it). This is
+ *     the socket itself, so pid reuse cannot fool it and a peer socket
+ *     handed on to a live child counts as alive.
+ *  2. Without sock_diag (kernel without CONFIG_UNIX_DIAG): the peer process
+ *     learnt at connect (SCM_CREDENTIALS of the dialer's hello, SO_PEERCRED
+ *     of a socketpair made by another process) with its start time, checked
+ *     with ik__proc_alive (pid reuse safe). Unknown peer: wait as before.
+ * Reads never block inside the layer (MSG_DONTWAIT): the channel layer
+ * waits through udgram_wait.
+ */
+#define IK__DGRAM_SLICE_MS 100
+
+struct udgram_priv {
+    int watch;      /* connected at setup: check the peer while waiting */
+    pid_t pid;      /* fallback: peer process (0 unknown) */
+    uint64_t start; /* and its start time */
+};
+
+static atomic_int dgram_no_diag;
+
+void ik__udgram_test_no_diag(int on)
+{
+    atomic_store(&dgram_no_diag, on);
+}
+
+int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid)
+{
+    struct udgram_priv *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return IK_ENOMEM;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    p->watch = getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
+    if (peer_pid <= 0) {
+        struct ucred cr;
+        socklen_t cl = sizeof(cr);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid > 0)
+            peer_pid = cr.pid; /* socketpair: its creator */
+    }
+    if (peer_pid > 0 && peer_pid != getpid() && ik__proc_start_time(peer_pid, &p->start) == 0)
+        p->pid = peer_pid;
+    ik__io_init(io, &ik__io_udgram_ops, fd, fd);
+    io->ctx = p;
+    return 0;
+}
+
+/* sock_diag: inode of fd's peer socket (0: released or none), or a
+ * negative IK_E* when the kernel cannot tell. */
+static int64_t diag_peer_ino(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return ik__errno();
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return ik__errno();
+    struct {
+        struct nlmsghdr h;
+        struct unix_diag_req r;
+    } req = {
+        .h = {.nlmsg_len = sizeof(req),
+              .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+              .nlmsg_flags = NLM_F_REQUEST,
+              .nlmsg_seq = 1},
+        .r = {.sdiag_family = AF_UNIX,
+              .udiag_states = ~0u,
+              .udiag_ino = (uint32_t)st.st_ino,
+              .udiag_show = UDIAG_SHOW_PEER,
+              .udiag_cookie = {~0u, ~0u}},
+    };
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    int64_t rc = IK_EIO;
+    if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+        rc = ik__errno();
+        close(nl);
+        return rc;
+    }
+    union {
+        char buf[1024];
+        struct nlmsghdr align;
+    } ans;
+    ssize_t n;
+    do /* answered inside sendto: never blocks */
+        n = recv(nl, ans.buf, sizeof(ans.buf), MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    close(nl);
+    if (n < 0)
+        return ik__errno();
+    struct nlmsghdr *h = &ans.align;
+    if (!NLMSG_OK(h, (size_t)n) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+        h->nlmsg_len < NLMSG_LENGTH(sizeof(struct unix_diag_msg)))
+        return IK_ENOTSUP; /* NLMSG_ERROR: no unix_diag in this kernel */
+    size_t off = NLMSG_LENGTH(sizeof(struct unix_diag_msg));
+    off = (off + 3) & ~(size_t)3;
+    while (off + sizeof(struct nlattr) <= h->nlmsg_len) {
+        struct nlattr a;
+        memcpy(&a, (char *)h + off, sizeof(a));
+        if (a.nla_len < sizeof(a) || off + a.nla_len > h->nlmsg_len)
+            break;
+        if (a.nla_type == UNIX_DIAG_PEER && a.nla_len >= sizeof(a) + sizeof(uint32_t)) {
+            uint32_t ino;
+            memcpy(&ino, (char *)h + off + sizeof(a), sizeof(ino));
+            return ino;
+        }
+        off += ((size_t)a.nla_len + 3) & ~(size_t)3;
+    }
+    return IK_ENOTSUP;
+}
+
+/* 1 the peer lives (or cannot be checked), 0 it is gone. */
+static int udgram_peer_alive(const struct ik__io *io)
+{
+    const struct udgram_priv *p = io->ctx;
+    if (p == NULL || !p->watch)
+        return 1;
+    if (!atomic_load_explicit(&dgram_no_diag, memory_order_relaxed)) {
+        int64_t ino = diag_peer_ino(io->rfd);
+        if (ino >= 0)
+            return ino != 0;
+    }
+    if (p->pid > 0)
+        return ik__proc_alive(p->pid, p->start);
+    return 1;
+}
+
+static int udgram_wait(struct ik__io *io, uint64_t deadline)
+{
+    int fd = io->want == POLLOUT ? io->wfd : io->rfd;
+    for (;;) {
+        uint64_t slice = ik__deadline(IK__DGRAM_SLICE_MS);
+        if (deadline <= slice)
+            return ik__wait_fd(fd, io->want, deadline);
+        int rc = ik__wait_fd(fd, io->want, slice);
+        if (rc != IK_ETIMEDOUT)
+            return rc;
+        if (!udgram_peer_alive(io)) {
+            snprintf(io->detail, sizeof(io->detail), "datagram peer is gone (socket released)");
+            return IK_EPEERDEAD;
+        }
+    }
+}
+
 /* Datagrams: read returns the full datagram length (MSG_TRUNC) even if it
- * was larger than n. */
+ * was larger than n. Never blocks: waits go through udgram_wait. */
 static ssize_t udgram_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    ssize_t r = recv_retry(io->rfd, buf, n, (wait ? 0 : MSG_DONTWAIT) | MSG_TRUNC);
+    IK__UNUSED(wait);
+    ssize_t r = recv_retry(io->rfd, buf, n, MSG_DONTWAIT | MSG_TRUNC);
     return r >= 0 ? r : io_fail(io, errno, POLLIN);
 }
 
@@ -290,52 +445,116 @@ static ssize_t udgram_peek(struct ik__io *io)
     return r >= 0 ? r : io_fail(io, errno, POLLIN);
 }
 
+static void udgram_close(struct ik__io *io)
+{
+    free(io->ctx);
+    io->ctx = NULL;
+    fd_close(io);
+}
+
 const struct ik__io_ops ik__io_udgram_ops = {
     .read = udgram_read,
     .writev = unix_writev,
     .peek_len = udgram_peek,
+    .wait = udgram_wait,
     .peer = unix_peer,
-    .close = fd_close,
+    .close = udgram_close,
 };
 
 /* ---- pipes and FIFOs: write with SIGPIPE blocked ----------------------- */
 
-/* 0 until a kernel refuses RWF_NOWAIT on a pipe (then poll + read). */
-static atomic_int pipe_nowait_unsupported;
+/*
+ * The fds of a pipe channel may be the caller's (ik_chan_from_fd) and share
+ * their open file description with other processes, so their status flags
+ * are never changed. Non-blocking I/O is per call instead: preadv2/pwritev2
+ * with RWF_NOWAIT. A kernel (or file) that refuses RWF_NOWAIT gets private
+ * O_NONBLOCK open file descriptions of the same pipe, opened through
+ * /proc/self/fd/N (which, for a pipe or FIFO, creates a new description),
+ * on first need; they live in io->ctx. Blocking calls (wait=1) use the
+ * caller's fds as they are: a blocking one blocks, an O_NONBLOCK one gives
+ * EAGAIN and the channel layer polls.
+ */
+struct pipe_priv {
+    int rnb, wnb; /* private O_NONBLOCK descriptions, -1 until opened */
+};
+
+static atomic_int pipe_force_reopen;
+
+void ik__pipe_test_force_reopen(int on)
+{
+    atomic_store(&pipe_force_reopen, on);
+}
+
+/* Reopen fd (a pipe or FIFO end) as a private description with acc|O_NONBLOCK
+ * and check it is the same pipe: the fd or a negative IK_E*. */
+static int pipe_reopen(int fd, int acc)
+{
+    char path[40];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int nfd = open(path, acc | O_NONBLOCK | O_CLOEXEC);
+    if (nfd < 0)
+        return errno == ENXIO ? IK_ECLOSED : ik__errno();
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || fstat(nfd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino ||
+        !S_ISFIFO(b.st_mode)) {
+        close(nfd);
+        return IK_EIO;
+    }
+    return nfd;
+}
+
+/* The private non-blocking fd for reading (POLLIN) or writing, opened now
+ * if needed: the fd or a negative IK_E*. */
+static int pipe_nb_fd(struct ik__io *io, int writing)
+{
+    struct pipe_priv *p = io->ctx;
+    if (p == NULL) {
+        if ((p = malloc(sizeof(*p))) == NULL)
+            return IK_ENOMEM;
+        p->rnb = p->wnb = -1;
+        io->ctx = p;
+    }
+    int *slot = writing ? &p->wnb : &p->rnb;
+    if (*slot < 0) {
+        int fd = pipe_reopen(writing ? io->wfd : io->rfd, writing ? O_WRONLY : O_RDONLY);
+        if (fd < 0)
+            return fd;
+        *slot = fd;
+    }
+    return *slot;
+}
+
+static int nowait_refused(int e)
+{
+    return e == EOPNOTSUPP || e == EINVAL || e == ENOSYS;
+}
 
 static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    if (!wait && !atomic_load_explicit(&pipe_nowait_unsupported, memory_order_relaxed)) {
-        /* One call, and it cannot block even if another reader of a shared
-         * pipe takes the bytes that a poll() would have announced. */
-        struct iovec v = {buf, n};
-        for (;;) {
-            ssize_t r = preadv2(io->rfd, &v, 1, -1, RWF_NOWAIT);
-            if (r >= 0)
-                return r;
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return io_fail(io, errno, POLLIN);
-            if (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS) {
-                atomic_store_explicit(&pipe_nowait_unsupported, 1, memory_order_relaxed);
-                break;
-            }
-            return map_errno(errno);
-        }
-    }
+    struct iovec v = {buf, n};
+    struct pipe_priv *p = io->ctx;
     for (;;) {
-        if (!wait) { /* the read end is blocking: look first */
-            struct pollfd p = {.fd = io->rfd, .events = POLLIN};
-            int pr = poll(&p, 1, 0);
-            if (pr < 0 && errno == EINTR)
+        ssize_t r;
+        if (wait) {
+            r = read(io->rfd, buf, n);
+        } else if (p == NULL && !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed)) {
+            /* One call; it cannot block even if another reader of a shared
+             * pipe takes the bytes that a poll() would have announced. */
+            r = preadv2(io->rfd, &v, 1, -1, RWF_NOWAIT);
+            if (r < 0 && nowait_refused(errno)) {
+                int fd = pipe_nb_fd(io, 0);
+                if (fd < 0)
+                    return fd;
+                p = io->ctx;
                 continue;
-            if (pr == 0) {
-                io->want = POLLIN;
-                return IK_EAGAIN;
             }
+        } else {
+            int fd = pipe_nb_fd(io, 0);
+            if (fd < 0)
+                return fd;
+            p = io->ctx;
+            r = read(fd, buf, n);
         }
-        ssize_t r = read(io->rfd, buf, n);
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -344,14 +563,49 @@ static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
     }
 }
 
+/* One write attempt (EINTR retried): the count, or -1 with *e set. */
+static ssize_t pipe_write_once(struct ik__io *io, const struct iovec *iov, int n, int wait, int *e)
+{
+    for (;;) {
+        ssize_t r;
+        struct pipe_priv *p = io->ctx;
+        if (wait) {
+            r = writev(io->wfd, iov, n);
+        } else if ((p == NULL || p->wnb < 0) &&
+                   !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed)) {
+            r = pwritev2(io->wfd, iov, n, -1, RWF_NOWAIT);
+            if (r < 0 && nowait_refused(errno)) {
+                int fd = pipe_nb_fd(io, 1);
+                if (fd < 0) {
+                    *e = -fd;
+                    return -1;
+                }
+                continue;
+            }
+        } else {
+            int fd = pipe_nb_fd(io, 1);
+            if (fd < 0) {
+                *e = -fd;
+                return -1;
+            }
+            r = writev(fd, iov, n);
+        }
+        if (r >= 0)
+            return r;
+        if (errno != EINTR) {
+            *e = errno;
+            return -1;
+        }
+    }
+}
+
 static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
                            int nfds, int wait)
 {
-    IK__UNUSED(wait); /* the write end stays O_NONBLOCK: waits go through poll */
     if (nfds > 0 || fds != NULL)
         return IK_ENOTSUP;
     ssize_t r;
-    int e;
+    int e = 0;
     /*
      * Pipes have no MSG_NOSIGNAL. Two correct ways to write without risking
      * SIGPIPE: (a) the process ignores it (one sigaction query, fresh every
@@ -369,10 +623,7 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
         since_check = 0;
         hint_ign = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
         if (hint_ign) {
-            do {
-                r = writev(io->wfd, iov, n);
-                e = errno;
-            } while (r < 0 && e == EINTR);
+            r = pipe_write_once(io, iov, n, wait, &e);
             goto done;
         }
     }
@@ -380,10 +631,7 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    do {
-        r = writev(io->wfd, iov, n);
-        e = errno;
-    } while (r < 0 && e == EINTR);
+    r = pipe_write_once(io, iov, n, wait, &e);
     if (!sigismember(&old, SIGPIPE)) {
         if (r < 0 && e == EPIPE) {
             /* Consume the SIGPIPE this thread just got, before unblocking. */
@@ -397,8 +645,22 @@ done:
     return r >= 0 ? r : io_fail(io, e, POLLOUT);
 }
 
+static void pipe_close(struct ik__io *io)
+{
+    struct pipe_priv *p = io->ctx;
+    if (p != NULL) {
+        if (p->rnb >= 0)
+            close(p->rnb);
+        if (p->wnb >= 0)
+            close(p->wnb);
+        free(p);
+        io->ctx = NULL;
+    }
+    fd_close(io);
+}
+
 const struct ik__io_ops ik__io_pipe_ops = {
     .read = pipe_read,
     .writev = pipe_writev,
-    .close = fd_close,
+    .close = pipe_close,
 };

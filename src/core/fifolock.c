@@ -1,13 +1,140 @@
-/* The abstract-socket name a fifo:// listener holds while it lives. */
-#include "internal.h"
+/* The liveness token of a fifo:// listener: an OFD write lock on
+ * <base>.fifo.lock (see fifolock.h). */
+#include "fifolock.h"
 
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
+#include <unistd.h>
 
-int ik__fifo_lock_name(const char *up_path, unsigned uid, char *buf, size_t cap)
+static int lock_path(const char *base, char *buf, size_t cap)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a 64 */
-    for (const char *p = up_path; *p != '\0'; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    int n = snprintf(buf, cap, "ipckit-fifo-%u-%016llx", uid, (unsigned long long)h);
-    return (n < 0 || (size_t)n >= cap) ? IK_ENAMETOOLONG : n;
+    int n = snprintf(buf, cap, "%s" IK__FIFO_LOCK_SUFFIX, base);
+    return (n < 0 || (size_t)n >= cap) ? IK_ENAMETOOLONG : 0;
+}
+
+/* Whole-file OFD lock request of type t. */
+static struct flock whole(short t)
+{
+    struct flock fl = {.l_type = t, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+    return fl;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+int ik__fifo_lock_take(const char *base)
+{
+    char path[PATH_MAX];
+    int rc = lock_path(base, path, sizeof(path));
+    if (rc != 0)
+        return rc;
+    /* A gc holds its read lock for a few syscalls: retry for up to ~1 s. */
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+        struct stat st, now;
+        rc = fstat(fd, &st) != 0 ? ik__errno() : 0;
+        if (rc == 0 && (!S_ISREG(st.st_mode) || (st.st_mode & 0077) != 0))
+            rc = IK_EUNSAFE;
+        if (rc == 0)
+            rc = ik__perm_check(&st, NULL);
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+        struct flock fl = whole(F_WRLCK);
+        if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+            /* Still the file at the path? A gc may have unlinked it between
+             * our open and our lock: then take the new one. */
+            if (lstat(path, &now) == 0 && same_file(&st, &now))
+                return fd;
+            close(fd);
+            continue;
+        }
+        int e = errno;
+        if (e != EAGAIN && e != EACCES && e != EINTR) {
+            close(fd);
+            return -e;
+        }
+        struct flock q = whole(F_WRLCK);
+        bool live = fcntl(fd, F_OFD_GETLK, &q) == 0 && q.l_type == F_WRLCK;
+        close(fd);
+        if (live)
+            return IK_EADDRINUSE;
+        poll(NULL, 0, 1); /* a gc's read lock: gone in microseconds */
+    }
+    return IK_EADDRINUSE;
+}
+
+void ik__fifo_lock_drop(const char *base, int fd)
+{
+    if (fd < 0)
+        return;
+    char path[PATH_MAX];
+    struct stat a, b;
+    /* Unlink while still holding the lock: a listener that opened this
+     * file meanwhile finds it unlinked after locking and starts over. */
+    if (lock_path(base, path, sizeof(path)) == 0 && fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
+        same_file(&a, &b))
+        unlink(path);
+    close(fd);
+}
+
+/* Open an existing lock file for inspection: fd, IK_ENOENT, IK_EUNSAFE or
+ * IK_E*. st gets its fstat. */
+static int lock_open_ro(const char *base, char *path, size_t cap, struct stat *st)
+{
+    int rc = lock_path(base, path, cap);
+    if (rc != 0)
+        return rc;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ELOOP ? IK_EUNSAFE : ik__errno();
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        return IK_EUNSAFE;
+    }
+    return fd;
+}
+
+int ik__fifo_lock_held(const char *base)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int fd = lock_open_ro(base, path, sizeof(path), &st);
+    if (fd == IK_ENOENT || fd == IK_EUNSAFE)
+        return 0; /* no lock file (or not one): no listener can hold it */
+    if (fd < 0)
+        return fd;
+    /* F_OFD_GETLK tests without taking anything: a read lock request
+     * conflicts only with a listener's write lock (not with a gc). */
+    struct flock q = whole(F_RDLCK);
+    int rc = fcntl(fd, F_OFD_GETLK, &q) != 0 ? ik__errno() : q.l_type == F_WRLCK;
+    close(fd);
+    return rc;
+}
+
+int ik__fifo_lock_collect(const char *base, uid_t owner)
+{
+    char path[PATH_MAX];
+    struct stat st, now;
+    int fd = lock_open_ro(base, path, sizeof(path), &st);
+    if (fd == IK_ENOENT)
+        return 0;
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    struct flock fl = whole(F_RDLCK);
+    if (st.st_uid != owner)
+        rc = IK_EPERM_OWNER;
+    else if (fcntl(fd, F_OFD_SETLK, &fl) != 0)
+        rc = (errno == EAGAIN || errno == EACCES) ? IK_EBUSY : ik__errno();
+    else if (lstat(path, &now) == 0 && same_file(&st, &now) && unlink(path) != 0)
+        rc = ik__errno();
+    close(fd);
+    return rc;
 }

@@ -3,6 +3,7 @@
  * is live while a live socket is bound to its path, a FIFO while a live
  * process has it open (found by the /proc scan). */
 #include "reg.h"
+#include "../core/fifolock.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -155,30 +156,39 @@ static int connect_probe(const struct ik__reg_obj *o)
     return live;
 }
 
-/* A fifo:// pair (<base>.up.fifo / <base>.down.fifo) whose listener lock is
- * not bound anywhere in this network namespace belongs to a dead listener:
- * nobody can be served through it, so processes /proc hides cannot be using
- * it either. Unlinking the name never disturbs a process that has it open. */
-static void fifo_probe(struct ik__reg *reg, struct ik__reg_obj *o)
+/* "<base>" of a fifo:// pair member ("<base>.up.fifo" / "<base>.down.fifo")
+ * into base; false for any other FIFO. */
+static bool fifo_pair_base(const char *path, char *base, size_t cap)
 {
-    size_t n = strlen(o->path), cut = 0;
+    size_t n = strlen(path), cut = 0;
     static const char *const sfx[] = {IK__FIFO_UP_SUFFIX, IK__FIFO_DOWN_SUFFIX};
     for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
         size_t k = strlen(sfx[i]);
-        if (n > k && strcmp(o->path + n - k, sfx[i]) == 0)
+        if (n > k && strcmp(path + n - k, sfx[i]) == 0)
             cut = n - k;
     }
-    if (cut == 0 || cut >= PATH_MAX)
+    if (cut == 0 || cut >= cap)
+        return false;
+    memcpy(base, path, cut);
+    base[cut] = '\0';
+    return true;
+}
+
+/* A fifo:// pair whose listener lock (<base>.fifo.lock, core/fifolock.h) is
+ * not held belongs to a dead listener: nobody can be served through it, so
+ * processes /proc hides cannot be using it either. Unlinking the name never
+ * disturbs a process that has it open. The lock is an OFD lock on a file in
+ * the private runtime directory: only its owner can create it, and root can
+ * test it in another user's directory (F_OFD_GETLK takes nothing). */
+static void fifo_probe(struct ik__reg *reg, struct ik__reg_obj *o)
+{
+    IK__UNUSED(reg);
+    char base[PATH_MAX];
+    if (!fifo_pair_base(o->path, base, sizeof(base)))
         return; /* not a fifo:// pair: the /proc scan alone decides */
-    char up[PATH_MAX + sizeof(IK__FIFO_UP_SUFFIX)], lock[128];
-    memcpy(up, o->path, cut);
-    strcpy(up + cut, IK__FIFO_UP_SUFFIX);
-    lock[0] = '@';
-    if (ik__fifo_lock_name(up, (unsigned)o->info.uid, lock + 1, sizeof(lock) - 1) < 0)
-        return;
-    int bound = ik__reg_unix_bound(reg, lock);
-    o->info.listening = bound;
-    if (bound == 0)
+    int held = ik__fifo_lock_held(base);
+    o->info.listening = held < 0 ? -1 : held;
+    if (held == 0)
         o->info.attached_unknown = 0;
 }
 
@@ -199,7 +209,13 @@ static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
 
 static int rundir_remove(struct ik__reg_obj *o, unsigned flags)
 {
-    return ik__reg_dir_remove(o, flags, 0);
+    int rc = ik__reg_dir_remove(o, flags, 0);
+    char base[PATH_MAX];
+    /* The dead listener's lock file goes with its FIFOs (kept if a new
+     * listener holds it; best effort, the FIFO itself is gone). */
+    if (rc == 0 && strcmp(o->kind, "fifo") == 0 && fifo_pair_base(o->path, base, sizeof(base)))
+        (void)ik__fifo_lock_collect(base, (uid_t)o->info.uid);
+    return rc;
 }
 
 const struct ik__reg_provider ik__reg_prov_rundir = {

@@ -2,20 +2,21 @@
  * fifo://NAME: two FIFOs in the private runtime directory, <NAME>.up.fifo
  * (client to server) and <NAME>.down.fifo (server to client), or
  * <path>.up.fifo / <path>.down.fifo for fifo:///abs/path. One client at a
- * time. A live listener holds the abstract socket "ipckit-fifo-<uid>-<hash>"
- * so a second listener gets IK_EADDRINUSE and files left by a dead one are
- * reused. Handshake: the client opens down for reading, then up for writing
+ * time. A live listener holds an OFD lock on <base>.fifo.lock next to the
+ * FIFOs (core/fifolock.h: only the owner of the private runtime directory
+ * can create it), so a second listener gets IK_EADDRINUSE and files left by
+ * a dead one are reused. Handshake: the client opens down for reading, then up for writing
  * (flock LOCK_EX: one client), then writes one byte 'H'; the server, having
  * opened up for reading in ik_accept, reads it, opens down for writing and
  * answers 'A' (so the client never reads a writer-less FIFO as EOF).
  */
 #include "../chan_int.h"
+#include "../../core/fifolock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define HELLO 'H'
@@ -77,22 +78,13 @@ static int fifo_make(const char *path)
     return fifo_check(path); /* left by a dead listener: reuse if ours */
 }
 
-static int lock_sock(const char *base)
+/* "<base>" of the up FIFO path "<base>.up.fifo" into out. */
+static void fifo_base(const char *up, char *out, size_t cap)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    int n = ik__fifo_lock_name(base, (unsigned)geteuid(), a.sun_path + 1, sizeof(a.sun_path) - 1);
-    if (n < 0)
-        return n;
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return ik__errno();
-    if (bind(fd, (struct sockaddr *)&a,
-             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0) {
-        int rc = errno == EADDRINUSE ? IK_EADDRINUSE : ik__errno();
-        close(fd);
-        return rc;
-    }
-    return fd;
+    size_t n = strlen(up), k = strlen(IK__FIFO_UP_SUFFIX);
+    if (n >= k)
+        n -= k;
+    snprintf(out, cap, "%.*s", (int)n, up);
 }
 
 static int fifo_listen(struct ik_listener *l)
@@ -100,7 +92,9 @@ static int fifo_listen(struct ik_listener *l)
     int rc = fifo_paths(&l->url, l->path, l->path2, sizeof(l->path));
     if (rc != 0)
         return rc;
-    int lk = lock_sock(l->path);
+    char base[PATH_MAX];
+    fifo_base(l->path, base, sizeof(base));
+    int lk = ik__fifo_lock_take(base);
     if (lk < 0) {
         l->path[0] = l->path2[0] = '\0';
         return lk;
@@ -109,7 +103,7 @@ static int fifo_listen(struct ik_listener *l)
     if (rc == 0)
         rc = fifo_make(l->path2);
     if (rc != 0) {
-        close(lk);
+        ik__fifo_lock_drop(base, lk);
         l->path[0] = l->path2[0] = '\0';
         return rc;
     }
@@ -117,9 +111,9 @@ static int fifo_listen(struct ik_listener *l)
      * leaves them alone) without keeping a pipe buffer alive. */
     int *holds = malloc(2 * sizeof(int));
     if (holds == NULL) {
-        close(lk);
         unlink(l->path);
         unlink(l->path2);
+        ik__fifo_lock_drop(base, lk);
         l->path[0] = l->path2[0] = '\0';
         return IK_ENOMEM;
     }
@@ -127,7 +121,7 @@ static int fifo_listen(struct ik_listener *l)
     holds[1] = open(l->path2, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     l->ctx = holds;
     l->aux = lk;
-    l->fd = -1; /* nothing to poll: the lock socket never becomes readable */
+    l->fd = -1; /* nothing to poll: FIFOs have no "client arrived" event */
     snprintf(l->bound, sizeof(l->bound), "fifo://%s", l->url.name);
     return 0;
 }
@@ -180,8 +174,11 @@ static void fifo_lst_close(struct ik_listener *l)
         unlink(l->path);
     if (l->path2[0] && fifo_check(l->path2) == 0)
         unlink(l->path2);
-    if (l->aux >= 0)
-        close(l->aux);
+    if (l->aux >= 0) { /* after the FIFOs: a new listener may take over now */
+        char base[PATH_MAX];
+        fifo_base(l->path, base, sizeof(base));
+        ik__fifo_lock_drop(base, l->aux);
+    }
     int *holds = l->ctx;
     if (holds != NULL) {
         for (int i = 0; i < 2; i++)

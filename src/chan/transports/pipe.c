@@ -14,15 +14,8 @@ static int pipe_pair(struct ik__io *a, struct ik__io *b)
         close(p1[1]);
         return rc;
     }
-    /* Read ends block (one read() per wait), write ends never do. */
-    if (ik__fd_nonblock(p1[1], 1) != 0 || ik__fd_nonblock(p2[1], 1) != 0) {
-        int rc = ik__errno();
-        close(p1[0]);
-        close(p1[1]);
-        close(p2[0]);
-        close(p2[1]);
-        return rc;
-    }
+    /* All four ends stay blocking: they are handed to children (ik_chan_fd),
+     * so the layer never relies on their flags (RWF_NOWAIT per call). */
     ik__io_init(a, &ik__io_pipe_ops, p1[0], p2[1]);
     ik__io_init(b, &ik__io_pipe_ops, p2[0], p1[1]);
     return 0;
@@ -41,11 +34,8 @@ static int pipe_adopt(struct ik__io *io, int rfd, int wfd)
         return IK_EINVAL;
     if (rfd == wfd)
         return IK_EINVAL;
-    int rc = ik__fd_nonblock(rfd, 0);
-    if (rc == 0)
-        rc = ik__fd_nonblock(wfd, 1);
-    if (rc != 0)
-        return rc;
+    /* Their flags are left alone: the open file descriptions may be shared
+     * with other processes (the layer does non-blocking I/O per call). */
     ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);
     return 0;
 }

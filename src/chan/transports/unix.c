@@ -345,8 +345,12 @@ static int dgram_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadl
             close(fd);
             return rc;
         }
+        int rc = ik__udgram_io_init(io, fd, cr.pid);
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
         l->aux = 1;
-        ik__io_init(io, &ik__io_udgram_ops, fd, fd);
         return 0;
     }
 }
@@ -429,7 +433,14 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
             return IK_EAUTH;
         }
     }
-    ik__io_init(io, ops, fd, fd);
+    if (type == SOCK_DGRAM) {
+        if ((rc = ik__udgram_io_init(io, fd, 0)) != 0) {
+            close(fd);
+            return rc;
+        }
+    } else {
+        ik__io_init(io, ops, fd, fd);
+    }
     if (type == SOCK_DGRAM) {
         /* Say hello so the listener learns our address (an empty datagram
          * the listener's ik_accept consumes). */
@@ -474,7 +485,8 @@ static int seq_adopt(struct ik__io *io, int rfd, int wfd)
 }
 static int dgram_adopt(struct ik__io *io, int rfd, int wfd)
 {
-    return ik__sock_adopt(io, rfd, wfd, SOCK_DGRAM, AF_UNIX, &ik__io_udgram_ops);
+    int rc = ik__sock_adopt(io, rfd, wfd, SOCK_DGRAM, AF_UNIX, &ik__io_udgram_ops);
+    return rc != 0 ? rc : ik__udgram_io_init(io, rfd, 0);
 }
 
 static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik__io_ops *ops)
@@ -485,6 +497,27 @@ static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik
     ik__io_init(a, ops, sv[0], sv[0]);
     ik__io_init(b, ops, sv[1], sv[1]);
     return 0;
+}
+
+/* Datagram pair: each end's peer is the other socket (watched through
+ * sock_diag while waiting). Buffers sized for the default max_msg. */
+static int dgram_pair(struct ik__io *a, struct ik__io *b)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return ik__errno();
+    struct ik_chan_opts o;
+    ik__opts_default(&o);
+    grow_buffers(sv[0], &o);
+    grow_buffers(sv[1], &o);
+    int rc = ik__udgram_io_init(a, sv[0], 0);
+    if (rc == 0 && (rc = ik__udgram_io_init(b, sv[1], 0)) != 0)
+        a->ops->close(a); /* closes sv[0] */
+    else if (rc != 0)
+        close(sv[0]);
+    if (rc != 0)
+        close(sv[1]);
+    return rc;
 }
 
 static int unix_pair(struct ik__io *a, struct ik__io *b)
@@ -537,4 +570,5 @@ const struct ik__transport ik__tp_unix_dgram = {
     .lst_close = unix_lst_close,
     .dial = dgram_dial,
     .adopt = dgram_adopt,
+    .pair = dgram_pair,
 };
