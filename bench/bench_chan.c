@@ -2,63 +2,131 @@
  * Channel benchmark: ping-pong latency (p50/p99) for 64 B and 4 KiB, and
  * streaming bandwidth for 1 MiB messages, on pipe, fifo, unix stream, unix
  * seqpacket, tcp and tls. Each ipckit number is printed beside the raw
- * system-call equivalent (the same kind of fd, read/write or send/recv of the
- * same bytes, blocking) measured in the same run. The peer is a forked
- * process. TLS is compared with raw TCP (its cost is the cipher).
- * Goal: <= 1.10x raw for every non-TLS transport. Reports, never asserts.
+ * system-call equivalent (the same kind of fd, blocking read/write or
+ * send/recv of the same bytes) measured in the same run. TLS is compared with
+ * raw TCP (its extra cost is the cipher). Goal: <= 1.10x raw for every
+ * non-TLS transport. Reports, never asserts. Methodology: docs/bench.md.
+ *
+ * Noise control (a small VM's wake-up latency drifts by +-15% over seconds):
+ * - Each row keeps BOTH peers alive, a raw echo process and an ipckit echo
+ *   process, and alternates rounds between them, the order swapped every
+ *   round (raw,ik / ik,raw / raw,ik ...), >= 5 rounds each. A round is a
+ *   warm-up plus N timed round trips (latency) or N 1 MiB messages
+ *   (bandwidth). A slow phase of the host therefore hits both sides.
+ * - Reported: the median over rounds of each round's p50 (p99, GB/s), the
+ *   ratio of the two medians, and the spread: min-max of the per-round
+ *   ratios (ipckit round r / raw round r), so the noise is visible.
+ * - Two placements: "cross CPU" pins this process to one CPU and both peers
+ *   to another (every message is a cross-CPU wake-up, idle-state exit
+ *   included); "same CPU" pins all three to one CPU (every hand-off is a
+ *   context switch, no idle states): the stable measure of per-message CPU
+ *   cost, i.e. the system calls ipckit adds.
+ * - pipe/fifo rows run twice: with SIGPIPE ignored (the process default
+ *   here, ipckit's one-sigaction-query path) and with SIGPIPE at its default
+ *   disposition (ipckit blocks/unblocks it around each write). The raw
+ *   baseline runs under the same disposition; it never writes to a gone
+ *   peer (peers are stopped with SIGKILL while blocked in read, and the
+ *   parent never writes after that), so SIG_DFL is safe for it.
+ *
+ * `bench_chan --one KEY raw|ik SIZE|bw COUNT [same|cross]` runs a single
+ * side without rounds, for `strace -c -f` (syscalls per message).
  */
 #include "harness.h"
 
 #include <ipckit.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define BW_MSG   (1u << 20)
-#define BW_COUNT 256u
+#define SEQ_PKT  (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
+#define PP_ITERS 1500u       /* timed round trips per round (x IK_BENCH_SCALE) */
+#define BW_MSGS  64u         /* 1 MiB messages per round (x IK_BENCH_SCALE) */
+#define ROUNDS   11u         /* rounds per side (IK_BENCH_ROUNDS) */
 
 enum raw_kind { RAW_PIPE, RAW_FIFO, RAW_STREAM, RAW_SEQ, RAW_TCP };
 
 struct tp {
-    const char *name;
-    const char *url; /* NULL: ik_chan_pair(pair) */
+    const char *key;  /* for --one */
+    const char *name; /* row label */
+    const char *url;  /* NULL: ik_chan_pair(pair) */
     const char *pair;
     enum raw_kind raw;
     const char *raw_name;
+    int sigpipe_dfl; /* run with SIGPIPE at SIG_DFL (both sides) */
+};
+
+static const struct tp tps[] = {
+    {"pipe", "pipe", NULL, "pipe", RAW_PIPE, "raw pipe read/write", 0},
+    {"pipe-dfl", "pipe [SIGPIPE dfl]", NULL, "pipe", RAW_PIPE, "raw pipe read/write", 1},
+    {"fifo", "fifo", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 0},
+    {"fifo-dfl", "fifo [SIGPIPE dfl]", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 1},
+    {"unix", "unix stream", "unix://bench-%d", NULL, RAW_STREAM, "raw socketpair stream", 0},
+    {"seq", "unix seqpacket", "unix+seq://bench-%d", NULL, RAW_SEQ, "raw socketpair seqpacket", 0},
+    {"tcp", "tcp", "tcp://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback", 0},
+    {"tls", "tls", "tls://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback (no TLS)", 0},
+};
+#define NTPS (sizeof(tps) / sizeof(tps[0]))
+
+/* One live peer process and this process's end of the connection. */
+struct peer {
+    int is_ik;
+    pid_t pid;
+    int rfd, wfd, packet; /* raw */
+    ik_chan *ch;          /* ipckit */
 };
 
 static char tmpdir[256];
 static char ca[300], cert[300], key[300];
+static int verbose;
 
-/* ---- raw baseline ------------------------------------------------------- */
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_chan: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
 
-static void full_write(int fd, const void *p, size_t n)
+/* Pin the calling process to one CPU (cpu < 0: leave as is). */
+static void pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    if (sched_setaffinity(0, sizeof(s), &s) != 0)
+        die("sched_setaffinity");
+}
+
+/* Common start of every peer child: die with the parent, pin. */
+static void child_init(int cpu)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pin(cpu);
+}
+
+/* ---- raw system calls ---------------------------------------------------- */
+
+static int full_write(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n > 0) {
         ssize_t r = write(fd, c, n);
-        if (r <= 0)
-            _exit(3);
-        c += r;
-        n -= (size_t)r;
-    }
-}
-
-static int full_read(int fd, void *p, size_t n, int packet)
-{
-    char *c = p;
-    while (n > 0) {
-        ssize_t r = packet ? recv(fd, c, n, 0) : read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r <= 0)
             return -1;
         c += r;
@@ -67,28 +135,39 @@ static int full_read(int fd, void *p, size_t n, int packet)
     return 0;
 }
 
-/* Seqpacket writes of more than the socket buffer fail: send in 64 KiB. */
-static void raw_send(int fd, const void *p, size_t n, int packet)
+/* Stream: read exactly n bytes. Seqpacket: n bytes in packets of the sizes
+ * raw_send made (each recv takes one packet). */
+static int full_read(int fd, void *p, size_t n, int packet)
 {
-    if (!packet) {
-        full_write(fd, p, n);
-        return;
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = packet ? recv(fd, c, n, 0) : read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
     }
+    return 0;
+}
+
+/* Seqpacket writes larger than the socket buffer fail: send in SEQ_PKT
+ * pieces, as ipckit does. */
+static int raw_send(int fd, const void *p, size_t n, int packet)
+{
+    if (!packet)
+        return full_write(fd, p, n);
     const char *c = p;
     while (n > 0) {
-        size_t k = n > 65536 ? 65536 : n;
+        size_t k = n > SEQ_PKT ? SEQ_PKT : n;
         if (send(fd, c, k, MSG_NOSIGNAL) != (ssize_t)k)
-            _exit(3);
+            return -1;
         c += k;
         n -= k;
     }
+    return 0;
 }
-
-struct rawpair {
-    int pr, pw; /* parent read/write */
-    int cr, cw; /* child read/write */
-    int packet;
-};
 
 static int tcp_pair(int sv[2])
 {
@@ -99,7 +178,7 @@ static int tcp_pair(int sv[2])
         getsockname(l, (struct sockaddr *)&a, &al) != 0)
         return -1;
     sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (connect(sv[0], (struct sockaddr *)&a, sizeof(a)) != 0)
+    if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&a, sizeof(a)) != 0)
         return -1;
     sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
     close(l);
@@ -109,124 +188,89 @@ static int tcp_pair(int sv[2])
     return sv[1] < 0 ? -1 : 0;
 }
 
-static int raw_make(enum raw_kind k, struct rawpair *rp)
+/* Peer loop. n > 0: echo n-byte messages. n == 0: bandwidth sink, reads
+ * 1 MiB messages and answers one byte after each whose first byte is 1. */
+static void raw_serve(int rfd, int wfd, int packet, size_t n)
 {
+    char *buf = malloc(n ? n : BW_MSG);
+    if (buf == NULL)
+        _exit(2);
+    for (;;) {
+        if (full_read(rfd, buf, n ? n : BW_MSG, packet) != 0)
+            _exit(0);
+        if (n == 0 && buf[0] == 1 && raw_send(wfd, "k", 1, packet) != 0)
+            _exit(3);
+        if (n > 0 && raw_send(wfd, buf, n, packet) != 0)
+            _exit(3);
+    }
+}
+
+static void raw_start(enum raw_kind k, size_t n, int cpu, struct peer *p)
+{
+    static unsigned seq;
     int a[2], b[2];
-    memset(rp, 0, sizeof(*rp));
+    memset(p, 0, sizeof(*p));
+    p->packet = k == RAW_SEQ;
+    fflush(NULL);
     switch (k) {
     case RAW_PIPE:
-        if (pipe(a) != 0 || pipe(b) != 0)
-            return -1;
-        *rp = (struct rawpair){a[0], b[1], b[0], a[1], 0};
-        return 0;
+        if (pipe2(a, O_CLOEXEC) != 0 || pipe2(b, O_CLOEXEC) != 0)
+            die("pipe");
+        if ((p->pid = fork()) < 0)
+            die("fork");
+        if (p->pid == 0) {
+            child_init(cpu);
+            raw_serve(b[0], a[1], 0, n);
+        }
+        close(a[1]);
+        close(b[0]);
+        p->rfd = a[0];
+        p->wfd = b[1];
+        return;
     case RAW_FIFO: {
+        /* Two FIFOs opened one direction each, as ipckit's fifo:// does.
+         * Both sides open in the same order, so the blocking opens pair. */
         char p1[300], p2[300];
-        snprintf(p1, sizeof(p1), "%s/raw1", tmpdir);
-        snprintf(p2, sizeof(p2), "%s/raw2", tmpdir);
+        snprintf(p1, sizeof(p1), "%s/raw-%u-a", tmpdir, seq);
+        snprintf(p2, sizeof(p2), "%s/raw-%u-b", tmpdir, seq++);
+        if (mkfifo(p1, 0600) != 0 || mkfifo(p2, 0600) != 0)
+            die("mkfifo");
+        if ((p->pid = fork()) < 0)
+            die("fork");
+        if (p->pid == 0) {
+            child_init(cpu);
+            int r = open(p1, O_RDONLY | O_CLOEXEC), w = open(p2, O_WRONLY | O_CLOEXEC);
+            if (r < 0 || w < 0)
+                _exit(2);
+            raw_serve(r, w, 0, n);
+        }
+        p->wfd = open(p1, O_WRONLY | O_CLOEXEC);
+        p->rfd = open(p2, O_RDONLY | O_CLOEXEC);
+        if (p->wfd < 0 || p->rfd < 0)
+            die("open fifo");
         unlink(p1);
         unlink(p2);
-        if (mkfifo(p1, 0600) != 0 || mkfifo(p2, 0600) != 0)
-            return -1;
-        /* O_RDWR opens never block; each side then uses one direction. */
-        int f1 = open(p1, O_RDWR), f2 = open(p2, O_RDWR);
-        *rp = (struct rawpair){f1, f2, f2, f1, 0};
-        return 0;
+        return;
     }
     case RAW_STREAM:
     case RAW_SEQ:
-        if (socketpair(AF_UNIX, k == RAW_SEQ ? SOCK_SEQPACKET : SOCK_STREAM, 0, a) != 0)
-            return -1;
-        *rp = (struct rawpair){a[0], a[0], a[1], a[1], k == RAW_SEQ};
-        return 0;
+        if (socketpair(AF_UNIX, (k == RAW_SEQ ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0,
+                       a) != 0)
+            die("socketpair");
+        break;
     case RAW_TCP:
         if (tcp_pair(a) != 0)
-            return -1;
-        *rp = (struct rawpair){a[0], a[0], a[1], a[1], 0};
-        return 0;
+            die("tcp loopback pair");
+        break;
     }
-    return -1;
-}
-
-static void raw_close(struct rawpair *rp)
-{
-    int fds[4] = {rp->pr, rp->pw, rp->cr, rp->cw};
-    for (int i = 0; i < 4; i++) {
-        int dup = 0;
-        for (int j = 0; j < i; j++)
-            dup |= fds[j] == fds[i];
-        if (!dup)
-            close(fds[i]);
+    if ((p->pid = fork()) < 0)
+        die("fork");
+    if (p->pid == 0) {
+        child_init(cpu);
+        raw_serve(a[1], a[1], p->packet, n);
     }
-}
-
-/* Child: echo `iters` messages of n bytes (n == 0: bandwidth mode, read
- * BW_COUNT x 1 MiB then answer one byte). */
-static void raw_child(struct rawpair *rp, size_t n, uint64_t iters)
-{
-    char *buf = malloc(n ? n : BW_MSG);
-    if (n == 0) {
-        for (unsigned i = 0; i < BW_COUNT; i++)
-            if (full_read(rp->cr, buf, BW_MSG, rp->packet) != 0)
-                _exit(2);
-        full_write(rp->cw, "k", 1);
-        _exit(0);
-    }
-    for (uint64_t i = 0; i < iters; i++) {
-        if (full_read(rp->cr, buf, n, rp->packet) != 0)
-            _exit(2);
-        raw_send(rp->cw, buf, n, rp->packet);
-    }
-    _exit(0);
-}
-
-static void raw_pingpong(enum raw_kind k, size_t n, uint64_t iters, double *p50, double *p99)
-{
-    struct rawpair rp;
-    if (raw_make(k, &rp) != 0) {
-        *p50 = *p99 = 0;
-        return;
-    }
-    uint64_t warm = iters / 10;
-    pid_t pid = fork();
-    if (pid == 0)
-        raw_child(&rp, n, iters + warm);
-    char *buf = calloc(1, n);
-    ikb_samples s = {0};
-    for (uint64_t i = 0; i < iters + warm; i++) {
-        uint64_t t0 = ikb_now_ns();
-        raw_send(rp.pw, buf, n, rp.packet);
-        if (full_read(rp.pr, buf, n, rp.packet) != 0)
-            break;
-        if (i >= warm)
-            ikb_samples_add(&s, (double)(ikb_now_ns() - t0));
-    }
-    waitpid(pid, NULL, 0);
-    *p50 = ikb_pct(&s, 50);
-    *p99 = ikb_pct(&s, 99);
-    ikb_samples_free(&s);
-    free(buf);
-    raw_close(&rp);
-}
-
-static double raw_bandwidth(enum raw_kind k)
-{
-    struct rawpair rp;
-    if (raw_make(k, &rp) != 0)
-        return 0;
-    pid_t pid = fork();
-    if (pid == 0)
-        raw_child(&rp, 0, 0);
-    char *buf = calloc(1, BW_MSG);
-    uint64_t t0 = ikb_now_ns();
-    for (unsigned i = 0; i < BW_COUNT; i++)
-        raw_send(rp.pw, buf, BW_MSG, rp.packet);
-    char c;
-    int ok = full_read(rp.pr, &c, 1, rp.packet) == 0;
-    double secs = (double)(ikb_now_ns() - t0) / 1e9;
-    waitpid(pid, NULL, 0);
-    free(buf);
-    raw_close(&rp);
-    return ok ? (double)BW_MSG * BW_COUNT / secs / 1e9 : 0;
+    close(a[1]);
+    p->rfd = p->wfd = a[0];
 }
 
 /* ---- ipckit ------------------------------------------------------------- */
@@ -236,118 +280,261 @@ static ik_chan_opts *opts_for(const struct tp *t, int server)
     ik_chan_opts *o;
     if (ik_chan_opts_new(&o) != 0)
         exit(1);
-    if (strncmp(t->name, "tls", 3) == 0 &&
+    if (strcmp(t->key, "tls") == 0 &&
         ik_chan_opts_set_tls_files(o, server ? NULL : ca, server ? cert : NULL,
                                    server ? key : NULL) != 0)
         exit(1);
     return o;
 }
 
-/* Connected pair: *mine in this process, the peer in a forked child that
- * runs fn(peer, n, iters). */
-static pid_t ik_start(const struct tp *t, ik_chan **mine, void (*fn)(ik_chan *, size_t, uint64_t),
-                      size_t n, uint64_t iters)
+static void ik_serve(ik_chan *ch, size_t n)
 {
+    char *buf = malloc(n ? n : BW_MSG);
+    size_t len;
+    if (buf == NULL)
+        _exit(2);
+    for (;;) {
+        if (ik_recv(ch, buf, n ? n : BW_MSG, &len, -1) != 0)
+            _exit(0);
+        if (n == 0 && len > 0 && buf[0] == 1 && ik_send(ch, "k", 1, -1) != 0)
+            _exit(3);
+        if (n > 0 && ik_send(ch, buf, len, -1) != 0)
+            _exit(3);
+    }
+}
+
+static void ik_start(const struct tp *t, size_t n, int cpu, struct peer *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->is_ik = 1;
+    p->rfd = p->wfd = -1;
+    fflush(NULL);
     if (t->url == NULL) {
         ik_chan *peer;
-        if (ik_chan_pair(mine, &peer, t->pair) != 0)
-            exit(1);
-        pid_t pid = fork();
-        if (pid == 0) {
-            fn(peer, n, iters);
-            _exit(0);
+        if (ik_chan_pair(&p->ch, &peer, t->pair) != 0)
+            die("ik_chan_pair");
+        if ((p->pid = fork()) < 0)
+            die("fork");
+        if (p->pid == 0) {
+            child_init(cpu);
+            ik_serve(peer, n);
         }
         ik_chan_close(peer);
-        return pid;
+        return;
     }
+    static unsigned seq;
     char url[256], real[512];
-    snprintf(url, sizeof(url), t->url, (int)getpid());
+    snprintf(url, sizeof(url), t->url, (int)getpid() * 100 + (int)(seq++ % 100));
     ik_chan_opts *so = opts_for(t, 1);
     ik_listener *l;
     if (ik_listen(&l, url, so) != 0 || ik_listener_url(l, real, sizeof(real)) != 0) {
-        fprintf(stderr, "listen %s failed: %s\n", url, ik_chan_last_errdetail());
+        fprintf(stderr, "bench_chan: listen %s failed: %s\n", url, ik_chan_last_errdetail());
         exit(1);
     }
     ik_chan_opts_free(so);
     fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
+    if ((p->pid = fork()) < 0)
+        die("fork");
+    if (p->pid == 0) {
+        child_init(cpu);
         ik_chan_opts *co = opts_for(t, 0);
         ik_chan *peer;
         if (ik_dial(&peer, real, co) != 0)
             _exit(1);
-        fn(peer, n, iters);
-        _exit(0);
+        ik_serve(peer, n);
     }
-    if (ik_accept(l, mine, 20000) != 0)
+    int rc = ik_accept(l, &p->ch, 20000);
+    if (rc != 0) {
+        fprintf(stderr, "bench_chan: accept %s: %s\n", real, ik_strerror(rc));
         exit(1);
-    ik_listener_close(l);
-    return pid;
-}
-
-static void ik_echo(ik_chan *ch, size_t n, uint64_t iters)
-{
-    char *buf = malloc(n);
-    size_t len;
-    for (uint64_t i = 0; i < iters; i++)
-        if (ik_recv(ch, buf, n, &len, -1) != 0 || ik_send(ch, buf, len, -1) != 0)
-            _exit(2);
-    _exit(0);
-}
-
-static void ik_sink(ik_chan *ch, size_t n, uint64_t iters)
-{
-    char *buf = malloc(BW_MSG);
-    size_t len;
-    for (unsigned i = 0; i < BW_COUNT; i++)
-        if (ik_recv(ch, buf, BW_MSG, &len, -1) != 0)
-            _exit(2);
-    if (ik_send(ch, "k", 1, -1) != 0)
-        _exit(3);
-    _exit(0);
-}
-
-static void ik_pingpong(const struct tp *t, size_t n, uint64_t iters, double *p50, double *p99)
-{
-    uint64_t warm = iters / 10;
-    ik_chan *ch;
-    pid_t pid = ik_start(t, &ch, ik_echo, n, iters + warm);
-    char *buf = calloc(1, n);
-    ikb_samples s = {0};
-    size_t len;
-    for (uint64_t i = 0; i < iters + warm; i++) {
-        uint64_t t0 = ikb_now_ns();
-        if (ik_send(ch, buf, n, -1) != 0 || ik_recv(ch, buf, n, &len, -1) != 0)
-            break;
-        if (i >= warm)
-            ikb_samples_add(&s, (double)(ikb_now_ns() - t0));
     }
-    waitpid(pid, NULL, 0);
-    ik_chan_close(ch);
-    *p50 = ikb_pct(&s, 50);
-    *p99 = ikb_pct(&s, 99);
-    ikb_samples_free(&s);
-    free(buf);
+    ik_listener_close(l);
 }
 
-static double ik_bandwidth(const struct tp *t)
+/* Stop a peer: it is blocked in read, so nobody ever writes to a gone
+ * reader (safe with SIGPIPE at SIG_DFL too). */
+static void peer_stop(struct peer *p)
 {
-    ik_chan *ch;
-    pid_t pid = ik_start(t, &ch, ik_sink, 0, 0);
-    char *buf = calloc(1, BW_MSG);
+    kill(p->pid, SIGKILL);
+    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (p->is_ik) {
+        ik_chan_close(p->ch);
+    } else {
+        close(p->rfd);
+        if (p->wfd != p->rfd)
+            close(p->wfd);
+    }
+}
+
+static void peer_start(const struct tp *t, int is_ik, size_t n, int cpu, struct peer *p)
+{
+    if (is_ik)
+        ik_start(t, n, cpu, p);
+    else
+        raw_start(t->raw, n, cpu, p);
+}
+
+/* ---- one round ---------------------------------------------------------- */
+
+static int round_trip(struct peer *p, char *buf, size_t n)
+{
+    if (p->is_ik) {
+        size_t len;
+        return ik_send(p->ch, buf, n, -1) == 0 && ik_recv(p->ch, buf, n, &len, -1) == 0 && len == n
+                   ? 0
+                   : -1;
+    }
+    return raw_send(p->wfd, buf, n, p->packet) == 0 && full_read(p->rfd, buf, n, p->packet) == 0
+               ? 0
+               : -1;
+}
+
+/* warm + iters round trips of n bytes; p50/p99 of the timed ones, in us. */
+static int pp_round(struct peer *p, char *buf, size_t n, uint64_t warm, uint64_t iters,
+                    ikb_samples *s, double *p50, double *p99)
+{
+    s->n = 0;
+    for (uint64_t i = 0; i < warm + iters; i++) {
+        uint64_t t0 = ikb_now_ns();
+        if (round_trip(p, buf, n) != 0)
+            return -1;
+        if (i >= warm)
+            ikb_samples_add(s, (double)(ikb_now_ns() - t0) / 1000.0);
+    }
+    *p50 = ikb_pct(s, 50);
+    *p99 = ikb_pct(s, 99);
+    return 0;
+}
+
+/* msgs 1 MiB messages, then wait for the sink's answer; GB/s. */
+static int bw_round(struct peer *p, char *buf, uint64_t msgs, double *gbs)
+{
     uint64_t t0 = ikb_now_ns();
-    int ok = 1;
-    for (unsigned i = 0; i < BW_COUNT && ok; i++)
-        ok = ik_send(ch, buf, BW_MSG, -1) == 0;
+    for (uint64_t i = 0; i < msgs; i++) {
+        buf[0] = i + 1 == msgs;
+        int rc =
+            p->is_ik ? ik_send(p->ch, buf, BW_MSG, -1) : raw_send(p->wfd, buf, BW_MSG, p->packet);
+        if (rc != 0)
+            return -1;
+    }
     char c;
     size_t len;
-    ok = ok && ik_recv(ch, &c, 1, &len, -1) == 0;
-    double secs = (double)(ikb_now_ns() - t0) / 1e9;
-    waitpid(pid, NULL, 0);
-    ik_chan_close(ch);
-    free(buf);
-    return ok ? (double)BW_MSG * BW_COUNT / secs / 1e9 : 0;
+    int rc = p->is_ik ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->packet);
+    if (rc != 0)
+        return -1;
+    *gbs = (double)BW_MSG * (double)msgs / ((double)(ikb_now_ns() - t0) / 1e9) / 1e9;
+    return 0;
 }
+
+/* ---- rows ----------------------------------------------------------------- */
+
+static void sigpipe_set(const struct tp *t)
+{
+    signal(SIGPIPE, t->sigpipe_dfl ? SIG_DFL : SIG_IGN);
+}
+
+static void spread(const double *ik, const double *raw, unsigned n, double *lo, double *hi)
+{
+    *lo = 1e9;
+    *hi = 0;
+    for (unsigned r = 0; r < n; r++) {
+        double q = raw[r] > 0 ? ik[r] / raw[r] : 0;
+        *lo = q < *lo ? q : *lo;
+        *hi = q > *hi ? q : *hi;
+    }
+}
+
+/* Latency row: both peers live, rounds alternating raw/ik with the order
+ * swapped each round. side 0 = raw, 1 = ipckit. */
+static void pp_row(const struct tp *t, size_t n, int peer_cpu, const char *mode)
+{
+    unsigned rounds = ikb_rounds(ROUNDS);
+    uint64_t iters = ikb_iters(PP_ITERS), warm = iters / 10 + 10;
+    double p50[2][99], p99[2][99];
+    struct peer pe[2];
+    sigpipe_set(t);
+    peer_start(t, 0, n, peer_cpu, &pe[0]);
+    peer_start(t, 1, n, peer_cpu, &pe[1]);
+    char *buf = calloc(1, n);
+    ikb_samples s = {0};
+    int ok = buf != NULL;
+    for (unsigned r = 0; r < rounds && ok; r++) {
+        for (int k = 0; k < 2 && ok; k++) {
+            int side = (int)(r & 1) ^ k; /* raw,ik / ik,raw / ... */
+            ok = pp_round(&pe[side], buf, n, warm, iters, &s, &p50[side][r], &p99[side][r]) == 0;
+        }
+        if (ok && verbose)
+            fprintf(stderr,
+                    "  %s %s %zu B round %u: raw p50 %.2f p99 %.2f | ik p50 %.2f p99 %.2f\n", mode,
+                    t->name, n, r, p50[0][r], p99[0][r], p50[1][r], p99[1][r]);
+    }
+    peer_stop(&pe[0]);
+    peer_stop(&pe[1]);
+    signal(SIGPIPE, SIG_IGN);
+    ikb_samples_free(&s);
+    free(buf);
+    char what[96];
+    if (!ok) {
+        printf("%-44s FAILED (a peer died)\n", t->name);
+        return;
+    }
+    double lo, hi, m[2][2], tmp[99];
+    spread(p50[1], p50[0], rounds, &lo, &hi);
+    for (int side = 0; side < 2; side++) {
+        memcpy(tmp, p50[side], rounds * sizeof(double));
+        m[side][0] = ikb_median(tmp, rounds);
+        memcpy(tmp, p99[side], rounds * sizeof(double));
+        m[side][1] = ikb_median(tmp, rounds);
+    }
+    snprintf(what, sizeof(what), "%s %zu B p50", t->name, n);
+    ikb_report_spread(what, m[1][0], t->raw_name, m[0][0], "us", lo, hi);
+    spread(p99[1], p99[0], rounds, &lo, &hi);
+    snprintf(what, sizeof(what), "%s %zu B p99", t->name, n);
+    ikb_report_spread(what, m[1][1], t->raw_name, m[0][1], "us", lo, hi);
+}
+
+static void bw_row(const struct tp *t, int peer_cpu, const char *mode)
+{
+    unsigned rounds = ikb_rounds(ROUNDS);
+    uint64_t msgs = ikb_iters(BW_MSGS);
+    double g[2][99];
+    struct peer pe[2];
+    sigpipe_set(t);
+    peer_start(t, 0, 0, peer_cpu, &pe[0]);
+    peer_start(t, 1, 0, peer_cpu, &pe[1]);
+    char *buf = calloc(1, BW_MSG);
+    int ok = buf != NULL;
+    double warm;
+    /* Warm-up: fault in both sides' buffers and socket memory. */
+    for (int side = 0; side < 2 && ok; side++)
+        ok = bw_round(&pe[side], buf, 8, &warm) == 0;
+    for (unsigned r = 0; r < rounds && ok; r++) {
+        for (int k = 0; k < 2 && ok; k++) {
+            int side = (int)(r & 1) ^ k;
+            ok = bw_round(&pe[side], buf, msgs, &g[side][r]) == 0;
+        }
+        if (ok && verbose)
+            fprintf(stderr, "  %s %s bw round %u: raw %.2f | ik %.2f GB/s\n", mode, t->name, r,
+                    g[0][r], g[1][r]);
+    }
+    peer_stop(&pe[0]);
+    peer_stop(&pe[1]);
+    signal(SIGPIPE, SIG_IGN);
+    free(buf);
+    char what[96];
+    snprintf(what, sizeof(what), "%s 1 MiB", t->name);
+    if (!ok) {
+        printf("%-44s FAILED (a peer died)\n", what);
+        return;
+    }
+    double lo, hi;
+    spread(g[1], g[0], rounds, &lo, &hi);
+    double ik = ikb_median(g[1], rounds), raw = ikb_median(g[0], rounds);
+    ikb_report_spread(what, ik, t->raw_name, raw, "GB/s", lo, hi);
+}
+
+/* ---- setup ------------------------------------------------------------ */
 
 static void make_cert(void)
 {
@@ -361,56 +548,118 @@ static void make_cert(void)
              "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
              key, cert);
     if (system(cmd) != 0)
-        fprintf(stderr, "bench_chan: openssl failed, tls rows will be skipped\n");
+        fprintf(stderr, "bench_chan: openssl failed, tls rows will fail\n");
 }
 
-int main(void)
+/* The first two CPUs this process may run on (-1 if absent). */
+static void pick_cpus(cpu_set_t *all, int *a, int *b)
 {
-    signal(SIGPIPE, SIG_IGN); /* the raw baseline may write to a gone peer */
+    *a = *b = -1;
+    if (sched_getaffinity(0, sizeof(*all), all) != 0)
+        die("sched_getaffinity");
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, all))
+            continue;
+        if (*a < 0)
+            *a = c;
+        else if (*b < 0)
+            *b = c;
+    }
+}
+
+/* --one KEY raw|ik SIZE|bw COUNT [same|cross]: one side, no rounds. */
+static int run_one(int argc, char **argv, int cpu_a, int cpu_b)
+{
+    const struct tp *t = NULL;
+    for (size_t i = 0; i < NTPS; i++)
+        if (argc >= 3 && strcmp(argv[2], tps[i].key) == 0)
+            t = &tps[i];
+    if (argc < 6 || t == NULL || (strcmp(argv[3], "raw") != 0 && strcmp(argv[3], "ik") != 0)) {
+        fprintf(stderr, "usage: bench_chan --one KEY raw|ik SIZE|bw COUNT [same|cross]\n"
+                        "KEY: pipe pipe-dfl fifo fifo-dfl unix seq tcp tls\n");
+        return 2;
+    }
+    int bw = strcmp(argv[4], "bw") == 0;
+    size_t n = bw ? 0 : strtoul(argv[4], NULL, 10);
+    uint64_t count = strtoull(argv[5], NULL, 10);
+    int cross = argc > 6 && strcmp(argv[6], "cross") == 0;
+    if ((!bw && (n == 0 || n > BW_MSG)) || count == 0)
+        return 2;
+    pin(cpu_a);
+    struct peer p;
+    sigpipe_set(t);
+    peer_start(t, strcmp(argv[3], "ik") == 0, n, cross ? cpu_b : cpu_a, &p);
+    char *buf = calloc(1, bw ? BW_MSG : n);
+    ikb_samples s = {0};
+    double a = 0, b = 0;
+    int rc = buf == NULL ? -1
+             : bw        ? bw_round(&p, buf, count, &a)
+                         : pp_round(&p, buf, n, 0, count, &s, &a, &b);
+    peer_stop(&p);
+    printf("%s %s %s x%llu: %s %.2f %s\n", t->key, argv[3], argv[4], (unsigned long long)count,
+           bw ? "GB/s" : "p50 us", a, rc == 0 ? "" : "FAILED");
+    ikb_samples_free(&s);
+    free(buf);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN); /* rows flip it to SIG_DFL where asked */
+    verbose = getenv("IK_BENCH_VERBOSE") != NULL;
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/ik-bench-chan-XXXXXX");
     if (mkdtemp(tmpdir) == NULL)
-        return 1;
+        die("mkdtemp");
     char rundir[300];
     snprintf(rundir, sizeof(rundir), "%s/run", tmpdir);
-    mkdir(rundir, 0700);
+    if (mkdir(rundir, 0700) != 0)
+        die("mkdir");
     setenv("XDG_RUNTIME_DIR", rundir, 1);
     make_cert();
-    const struct tp tps[] = {
-        {"pipe", NULL, "pipe", RAW_PIPE, "raw pipe read/write"},
-        {"fifo", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write"},
-        {"unix stream", "unix://bench-%d", NULL, RAW_STREAM, "raw socketpair stream"},
-        {"unix seqpacket", "unix+seq://bench-%d", NULL, RAW_SEQ, "raw socketpair seqpacket"},
-        {"tcp", "tcp://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback"},
-        {"tls", "tls://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback (no TLS)"},
-    };
-    const size_t sizes[] = {64, 4096};
-    uint64_t iters = ikb_iters(20000);
-    ikb_header("channel ping-pong latency (round trip, forked peer)");
-    for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-        for (size_t j = 0; j < 2; j++) {
-            double r50, r99, k50, k99;
-            raw_pingpong(tps[i].raw, sizes[j], iters, &r50, &r99);
-            ik_pingpong(&tps[i], sizes[j], iters, &k50, &k99);
-            char what[96], base[96];
-            snprintf(what, sizeof(what), "%s %zu B p50", tps[i].name, sizes[j]);
-            snprintf(base, sizeof(base), "%s", tps[i].raw_name);
-            ikb_report(what, k50 / 1000, base, r50 / 1000, "us");
-            snprintf(what, sizeof(what), "%s %zu B p99", tps[i].name, sizes[j]);
-            ikb_report(what, k99 / 1000, base, r99 / 1000, "us");
+    cpu_set_t all;
+    int cpu_a, cpu_b, rc = 0;
+    pick_cpus(&all, &cpu_a, &cpu_b);
+    if (argc > 1 && strcmp(argv[1], "--one") == 0) {
+        rc = run_one(argc, argv, cpu_a, cpu_b);
+    } else {
+        const size_t sizes[] = {64, 4096};
+        char title[256];
+        printf("channel benchmark: %u rounds per side, alternating raw/ipckit; value = median "
+               "over rounds;\nspread = min-max of per-round ratios. CPUs %d and %d.\n",
+               ikb_rounds(ROUNDS), cpu_a, cpu_b);
+        for (int same = 0; same < 2; same++) {
+            if (!same && cpu_b < 0)
+                continue; /* one CPU: no cross-CPU table */
+            int peer_cpu = same ? cpu_a : cpu_b;
+            const char *mode = same ? "same CPU" : "cross CPU";
+            pin(cpu_a);
+            snprintf(title, sizeof(title),
+                     "ping-pong latency, round trip, %s (this process on CPU %d, peers on CPU %d)",
+                     mode, cpu_a, peer_cpu);
+            ikb_header_spread(title);
+            for (size_t i = 0; i < NTPS; i++)
+                for (size_t j = 0; j < 2; j++)
+                    pp_row(&tps[i], sizes[j], peer_cpu, mode);
+        }
+        for (int same = 0; same < 2; same++) {
+            if (!same && cpu_b < 0)
+                continue;
+            int peer_cpu = same ? cpu_a : cpu_b;
+            const char *mode = same ? "same CPU" : "cross CPU";
+            pin(cpu_a);
+            snprintf(title, sizeof(title),
+                     "streaming bandwidth, 1 MiB messages, %s (GB/s: ratio > 1 = ipckit faster)",
+                     mode);
+            ikb_header_spread(title);
+            for (size_t i = 0; i < NTPS; i++)
+                bw_row(&tps[i], peer_cpu, mode);
         }
     }
-    ikb_header("channel streaming bandwidth (1 MiB messages)");
-    for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
-        double raw = raw_bandwidth(tps[i].raw);
-        double ik = ik_bandwidth(&tps[i]);
-        char what[96];
-        snprintf(what, sizeof(what), "%s 1 MiB", tps[i].name);
-        /* ratio printed as ipckit/raw: higher is better here */
-        ikb_report(what, ik, tps[i].raw_name, raw, "GB/s");
-    }
+    if (sched_setaffinity(0, sizeof(all), &all) != 0)
+        rc = 1;
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
-        return 1;
-    return 0;
+        rc = 1;
+    return rc;
 }

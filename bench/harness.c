@@ -84,3 +84,34 @@ void ikb_report(const char *what, double value, const char *baseline, double bas
            ratio);
     fflush(stdout);
 }
+
+double ikb_median(double *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+unsigned ikb_rounds(unsigned dflt)
+{
+    const char *e = getenv("IK_BENCH_ROUNDS");
+    long v = e ? strtol(e, NULL, 10) : (long)dflt;
+    return v < 5 ? 5 : v > 99 ? 99 : (unsigned)v;
+}
+
+void ikb_header_spread(const char *title)
+{
+    printf("\n%s\n", title);
+    printf("%-44s %12s  %-28s %12s  %-6s %6s  %s\n", "ipckit", "value", "baseline", "value", "unit",
+           "ratio", "spread");
+}
+
+void ikb_report_spread(const char *what, double value, const char *baseline, double base_value,
+                       const char *unit, double rmin, double rmax)
+{
+    double ratio = base_value > 0 ? value / base_value : 0;
+    printf("%-44s %12.1f  %-28s %12.1f  %-6s %5.2fx  [%.2f-%.2f]\n", what, value, baseline,
+           base_value, unit, ratio, rmin, rmax);
+    fflush(stdout);
+}

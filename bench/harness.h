@@ -32,4 +32,16 @@ void ikb_header(const char *title);
 void ikb_report(const char *what, double value, const char *baseline, double base_value,
                 const char *unit);
 
+/* Median of v[0..n) (sorts v in place); 0 if n == 0. */
+double ikb_median(double *v, size_t n);
+/* Rounds for interleaved A/B measurements: $IK_BENCH_ROUNDS, else dflt;
+ * clamped to [5, 99] (fewer than 5 rounds give no usable median/spread). */
+unsigned ikb_rounds(unsigned dflt);
+/* Heading for tables whose rows also carry the spread of per-round ratios. */
+void ikb_header_spread(const char *title);
+/* ikb_report plus the spread: the smallest and largest per-round ratio
+ * (ipckit round r / baseline round r), printed as "[min-max]". */
+void ikb_report_spread(const char *what, double value, const char *baseline, double base_value,
+                       const char *unit, double rmin, double rmax);
+
 #endif
