@@ -367,7 +367,7 @@ static void flags_case(const char *kind, int mine_r, int mine_w, int its_r, int 
     assert_ok(ik_chan_from_fd(&ch, kind, mine_r, mine_w, NULL));
     fcntl(its_r, F_SETFD, 0);
     fcntl(its_w, F_SETFD, 0);
-    char r[16], w[16], ro[4];
+    char r[16], w[16], ro[16];
     snprintf(r, sizeof(r), "%d", its_r);
     snprintf(w, sizeof(w), "%d", its_w);
     snprintf(ro, sizeof(ro), "%d", reopen);
