@@ -6,6 +6,7 @@
 
 #include <ipckit.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -59,10 +60,26 @@ static double uncontended_pt(struct shared *s, uint64_t n)
     return (double)(ikb_now_ns() - t0) / (double)n;
 }
 
-/* Ping-pong: the child echoes n times; returns ns per one-way handoff. */
-static double pingpong(struct shared *s, uint64_t n, bool ik)
+/* cpu >= 0: pin the calling process to that CPU; -1: undo. */
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu >= 0)
+        CPU_SET(cpu, &set);
+    else
+        for (int i = 0; i < CPU_SETSIZE; i++)
+            CPU_SET(i, &set);
+    (void)sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Ping-pong: the child echoes n times; returns ns per one-way handoff.
+ * same_cpu: both processes pinned to CPU 0 (each handoff is a context
+ * switch); else free to run on two CPUs. */
+static double pingpong(struct shared *s, uint64_t n, bool ik, bool same_cpu)
 {
     fflush(NULL);
+    pin(same_cpu ? 0 : -1);
     pid_t pid = fork();
     if (pid == 0) {
         for (uint64_t i = 0; i < n; i++) {
@@ -90,6 +107,7 @@ static double pingpong(struct shared *s, uint64_t n, bool ik)
     }
     double ns = (double)(ikb_now_ns() - t0) / (double)(2 * n);
     waitpid(pid, NULL, 0);
+    pin(-1);
     return ns;
 }
 
@@ -152,13 +170,17 @@ int main(void)
     ikb_report("uncontended lock+unlock (ns)", best_ik, "pthread_mutex robust", best_pt, "ns");
 
     uint64_t pp = ikb_iters(200000);
-    double pi = 1e9, pp_ = 1e9;
-    for (int rep = 0; rep < 3; rep++) {
-        double a = pingpong(s, pp, true), b = pingpong(s, pp, false);
-        pi = a < pi ? a : pi;
-        pp_ = b < pp_ ? b : pp_;
+    for (int same = 0; same < 2; same++) {
+        double pi = 1e9, pp_ = 1e9;
+        for (int rep = 0; rep < 3; rep++) { /* interleaved, best of 3 */
+            double a = pingpong(s, pp, true, same), b = pingpong(s, pp, false, same);
+            pi = a < pi ? a : pi;
+            pp_ = b < pp_ ? b : pp_;
+        }
+        ikb_report(same ? "2-process handoff, same CPU (ns)"
+                        : "2-process handoff, ik_sem ping-pong",
+                   pi, "sem_post/sem_wait", pp_, "ns");
     }
-    ikb_report("2-process handoff, ik_sem ping-pong", pi, "sem_post/sem_wait", pp_, "ns");
 
     uint64_t cn = ikb_iters(2000000);
     double ci = 0, cp = 0;

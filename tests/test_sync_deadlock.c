@@ -150,9 +150,29 @@ static int child_lock_bump(int argc, char **argv)
     return ik_mutex_unlock(m) == 0 ? 0 : 12;
 }
 
+/* argv: mutex, sem, area. Holds the mutex while it waits for the sem. */
+static int child_mx_then_sem(int argc, char **argv)
+{
+    ik_sem *s;
+    ik_mutex *m;
+    ik_shm *shm;
+    struct area *a = open_area(argv[2], &shm);
+    if (a == NULL || ik_mutex_open(&m, argv[0], 0) != 0 || ik_sem_open(&s, argv[1], 0, 0) != 0)
+        return 10;
+    if (ik_mutex_lock(m) != 0)
+        return 11;
+    ikts_bump(&a->ready);
+    int rc = ik_sem_wait(s);
+    if (rc == IK_EDEADLK)
+        return 20;
+    if (rc != 0 || ik_sem_post(s) != 0 || ik_mutex_unlock(m) != 0)
+        return 12;
+    return 0;
+}
+
 static const struct ikt_child_role roles[] = {
-    {"lockbump", child_lock_bump}, {"cross", child_cross}, {"ordered", child_ordered},
-    {"stale", child_stale},        {NULL, NULL},
+    {"lockbump", child_lock_bump}, {"cross", child_cross},       {"ordered", child_ordered},
+    {"stale", child_stale},        {"mxsem", child_mx_then_sem}, {NULL, NULL},
 };
 
 /* Run a cycle of n processes over n named locks; returns #EDEADLK. */
@@ -303,6 +323,92 @@ static void test_stale_entry_no_false_cycle(void **state)
     assert_ok(ik_sem_post(s));
     assert_int_equal(ik_sem_value(s), 1);
     assert_ok(ik_mutex_unlock(m));
+    ik_sem_close(s);
+    ik_mutex_close(m);
+    ik_shm_close(shm);
+    assert_ok(ik_shm_unlink(aname));
+    assert_ok(ik_sync_unlink(sname));
+    assert_ok(ik_sync_unlink(mname));
+}
+
+/* Undo units are per process. Our main thread holds the sem and runs; our
+ * second thread waits for a mutex held by a child that waits for the sem.
+ * Not a deadlock (the main thread can post), so no one may get IK_EDEADLK:
+ * an edge to a process counts only when all its threads wait. */
+struct waiter_thr {
+    ik_mutex *m;
+    _Atomic int rc, done;
+};
+
+static void *thr_lock(void *p)
+{
+    struct waiter_thr *t = p;
+    int rc = ik_mutex_lock(t->m);
+    if (rc == 0)
+        rc = ik_mutex_unlock(t->m);
+    atomic_store(&t->rc, rc);
+    atomic_store(&t->done, 1);
+    return NULL;
+}
+
+/* Has the registry entry of pid (tid: any when 0) been re-checked at least
+ * `rounds` times since the entry of other_pid appeared? */
+static bool seen_after(const struct ik__syncreg *r, int pid, int other_pid, uint64_t rounds)
+{
+    uint64_t obs = 0, other_start = UINT64_MAX;
+    for (int i = 0; i < IK__SYNCREG_SLOTS; i++) {
+        if (!r->e[i].used)
+            continue;
+        if (r->e[i].pid == pid)
+            obs = r->e[i].obs_seq;
+        if (r->e[i].pid == other_pid)
+            other_start = r->e[i].start_seq;
+    }
+    return other_start != UINT64_MAX && obs > other_start + rounds;
+}
+
+static void test_sem_held_by_running_thread(void **state)
+{
+    const char *sname = ikt_name("rt-sem");
+    const char *mname = ikt_name("rt-mx");
+    const char *aname = ikt_name("rt-area");
+    ik_sem *s;
+    ik_mutex *m;
+    ik_shm *shm;
+    assert_ok(ik_sem_open(&s, sname, 1, IK_CREATE | IK_EXCL | IK_SEM_UNDO));
+    assert_ok(ik_mutex_open(&m, mname, IK_CREATE | IK_EXCL));
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    assert_ok(ik_sem_wait(s)); /* this (running) thread holds the unit */
+    pid_t pid = ikt_spawn(-1, "mxsem", mname, sname, aname, NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    struct waiter_thr t = {.m = m};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, thr_lock, &t), 0);
+
+    char rname[64];
+    ik__syncreg_name(rname, sizeof(rname));
+    struct ik__seg seg;
+    uint64_t t0 = ik__now_ns();
+    while (ik__seg_open(&seg, rname, IK__KIND_SYNCREG, 0, NULL) != 0) {
+        if (ikts_ms_since(t0) > 20000)
+            fail_msg("no registry");
+        sched_yield();
+    }
+    /* Both waits go through several detection rounds with both present. */
+    const struct ik__syncreg *r = seg.user;
+    while (!atomic_load(&t.done) && !(seen_after(r, (int)pid, (int)getpid(), 3) &&
+                                      seen_after(r, (int)getpid(), (int)pid, 3))) {
+        if (ikts_ms_since(t0) > 20000)
+            fail_msg("waiters never met in the registry");
+        sched_yield();
+    }
+    ik__seg_close(&seg);
+    assert_false(atomic_load(&t.done)); /* still waiting: no IK_EDEADLK */
+    assert_ok(ik_sem_post(s));
+    assert_int_equal(ikt_wait(pid), 0); /* 20: the child got IK_EDEADLK */
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(atomic_load(&t.rc), 0);
     ik_sem_close(s);
     ik_mutex_close(m);
     ik_shm_close(shm);
@@ -482,6 +588,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_consistent_order_never_deadlk),
         cmocka_unit_test(test_stale_entry_no_false_cycle),
         cmocka_unit_test(test_threads_ab_ba),
+        cmocka_unit_test(test_sem_held_by_running_thread),
         cmocka_unit_test(test_squatted_registry_is_refused),
         cmocka_unit_test(test_registry_lock_held_elsewhere),
     };

@@ -55,7 +55,7 @@ static void show_mutex(const char *name, const struct ik__mutex *m, const struct
 
 static void show_sem(const char *name, const struct ik__sem *s, const struct ik__syncreg *r)
 {
-    printf("sem     %-24s value %u", name, (unsigned)atomic_load(&s->value));
+    printf("sem     %-24s value %u", name, (unsigned)ik__sem_units(atomic_load(&s->word)));
     if (s->flags & IK__SYNC_UNDO) {
         printf(" (undo)");
         for (int i = 0; i < IK_SEM_UNDO_HOLDERS; i++) {

@@ -6,6 +6,8 @@
 
 #include "common.h"
 
+#include <pthread.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -107,6 +109,53 @@ IK_EXPORT IK_NODISCARD int ik_mutex_unlock(ik_mutex *m);
  * repaired. Errors: IK_EINVAL (not in that state or not the owner). */
 IK_EXPORT IK_NODISCARD int ik_mutex_consistent(ik_mutex *m);
 
+/* Inline fast paths. ik_mutex_lock and ik_mutex_unlock are also macros that
+ * take the uncontended path inline (a magic check, then the robust pthread
+ * mutex inside), so they cost what a bare pthread_mutex_lock costs; named
+ * mutexes and every error go to the out-of-line functions. The symbols stay
+ * for (ik_mutex_lock)(m), function pointers and other languages. Define
+ * IK_NO_INLINE to use only the symbols. The head layout below is ABI for
+ * this major version (the library static-asserts it). */
+struct __attribute__((may_alias)) ik__mutex_head {
+    pthread_mutex_t pm;
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+};
+#define IK__MUTEX_MAGIC      0x584d4b49u /* "IKMX" */
+#define IK__MUTEX_FLAG_NAMED 0x1u
+
+static inline int ik__mutex_err(int e)
+{
+    return e == EOWNERDEAD        ? IK_EOWNERDEAD
+           : e == ENOTRECOVERABLE ? IK_ENOTRECOVERABLE
+           : e == EDEADLK         ? IK_EDEADLK
+                                  : -e;
+}
+
+#if !defined(IK_BUILDING) && !defined(IK_NO_INLINE)
+IK_NODISCARD static inline int ik__mutex_lock_inline(ik_mutex *m)
+{
+    struct ik__mutex_head *h = (struct ik__mutex_head *)(void *)m;
+    if (__builtin_expect(
+            m == NULL || h->magic != IK__MUTEX_MAGIC || (h->flags & IK__MUTEX_FLAG_NAMED) != 0, 0))
+        return (ik_mutex_lock)(m);
+    int e = pthread_mutex_lock(&h->pm);
+    return __builtin_expect(e == 0, 1) ? 0 : ik__mutex_err(e);
+}
+
+IK_NODISCARD static inline int ik__mutex_unlock_inline(ik_mutex *m)
+{
+    struct ik__mutex_head *h = (struct ik__mutex_head *)(void *)m;
+    if (__builtin_expect(m == NULL || h->magic != IK__MUTEX_MAGIC, 0))
+        return (ik_mutex_unlock)(m);
+    int e = pthread_mutex_unlock(&h->pm);
+    return __builtin_expect(e == 0, 1) ? 0 : ik__mutex_err(e);
+}
+#define ik_mutex_lock(m)   ik__mutex_lock_inline(m)
+#define ik_mutex_unlock(m) ik__mutex_unlock_inline(m)
+#endif
+
 /* ---- ik_cond --------------------------------------------------------------
  * Condition variable paired with an ik_mutex. Wakeups may be spurious: wait
  * in a loop on the predicate. wait/timedwait return with the mutex held,
@@ -138,7 +187,7 @@ IK_EXPORT IK_NODISCARD int ik_cond_broadcast(ik_cond *c);
  * waiters. A post by a process that holds units returns one of its own.
  * Named undo semaphores take part in deadlock detection (IK_EDEADLK). */
 #define IK_SEM_UNDO_HOLDERS 20
-#define IK_SEM_VALUE_MAX    0x7fffffffu
+#define IK_SEM_VALUE_MAX    0x3fffffffu
 /* Initialise *s in place with `initial` units. flags: 0 or IK_SEM_UNDO.
  * Errors: IK_EINVAL (flags, initial > IK_SEM_VALUE_MAX). */
 IK_EXPORT IK_NODISCARD int ik_sem_init(ik_sem *s, unsigned initial, unsigned flags);

@@ -45,14 +45,35 @@ uint64_t ik__self_start_time(void);
  * a live process is never declared dead. */
 bool ik__proc_alive(int pid, uint64_t start);
 
+/* ---- cpu ---------------------------------------------------------------- */
+
+/* Spin-loop hint: lets the sibling hyperthread run, saves power. */
+static inline void ik__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 /* ---- futex (platform) --------------------------------------------------- */
 
 /* Wait while *addr == val, up to the absolute CLOCK_MONOTONIC deadline
  * (UINT64_MAX: forever). Returns 0 (woken or value changed), IK_ETIMEDOUT or
  * IK_EINTR. shared: the word lives in memory shared between processes. */
 int ik__futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline, bool shared);
-/* Wake up to n waiters. */
-void ik__futex_wake(uint32_t *addr, int n, bool shared);
+/* Wake up to n waiters. Returns how many were woken (0 on error). */
+int ik__futex_wake(uint32_t *addr, int n, bool shared);
+/* In one kernel step (a process killed here either did all of it or none):
+ * *addr += add, then wake up to n waiters. Returns how many were woken, or
+ * an IK_E*. add: 0..2047. */
+int ik__futex_add_wake(uint32_t *addr, unsigned add, int n, bool shared);
+/* In one kernel step: *addr &= ~bits, then wake every waiter. Returns how
+ * many were woken, or an IK_E*. bits: below 2048. */
+int ik__futex_clear_wake_all(uint32_t *addr, unsigned bits, bool shared);
 
 /* ---- permissions -------------------------------------------------------- */
 

@@ -119,15 +119,33 @@ static bool alive_cached(const struct ik__syncreg *r, int i, uint8_t *cache)
     return cache[i] == 1;
 }
 
-static bool edge(const struct ik__dl_entry *x, const struct ik__dl_entry *y, bool fresh)
+/* Is every thread of entry y's process waiting in the registry? Only then
+ * can a semaphore held by that process (units are per process, not per
+ * thread) be sure never to come back: one running thread may still post.
+ * Cached per check: 0 unknown, 1 yes, 2 no. */
+static bool all_threads_wait(const struct ik__syncreg *r, int y, uint8_t *cache)
 {
-    if (!y->used)
+    if (cache[y] == 0) {
+        long threads = ik__proc_status_field(r->e[y].pid, "Threads");
+        long waiting = 0;
+        for (int i = 0; i < IK__SYNCREG_SLOTS; i++)
+            waiting += r->e[i].used && r->e[i].pid == r->e[y].pid && r->e[i].start == r->e[y].start;
+        cache[y] = threads > 0 && waiting >= threads ? 1 : 2;
+    }
+    return cache[y] == 1;
+}
+
+static bool edge(const struct ik__syncreg *r, int x, int y, bool fresh, uint8_t *whole)
+{
+    const struct ik__dl_entry *ex = &r->e[x], *ey = &r->e[y];
+    if (!ey->used)
         return false;
-    bool match = x->holder_tid != 0 ? y->tid == x->holder_tid
-                                    : (x->holder_pid != 0 && y->pid == x->holder_pid);
+    bool match = ex->holder_tid != 0 ? ey->tid == ex->holder_tid
+                                     : (ex->holder_pid != 0 && ey->pid == ex->holder_pid &&
+                                        all_threads_wait(r, y, whole));
     /* Freshness: x must have seen y holding the lock after y began to wait,
      * so y still holds it now (a waiting thread releases nothing). */
-    return match && (!fresh || x->obs_seq > y->start_seq);
+    return match && (!fresh || ex->obs_seq > ey->start_seq);
 }
 
 static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap, bool fresh,
@@ -135,6 +153,7 @@ static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap
 {
     /* Iterative DFS over entries; path holds the current chain. */
     uint8_t visited[IK__SYNCREG_SLOTS] = {0};
+    uint8_t whole[IK__SYNCREG_SLOTS] = {0};
     int next[IK__SYNCREG_SLOTS];
     int depth = 0;
     int stack[IK__SYNCREG_SLOTS];
@@ -147,7 +166,7 @@ static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap
         int j = next[depth - 1];
         int found = -1;
         for (; j < IK__SYNCREG_SLOTS; j++) {
-            if (!edge(&r->e[x], &r->e[j], fresh) || !alive_cached(r, j, alive))
+            if (!edge(r, x, j, fresh, whole) || !alive_cached(r, j, alive))
                 continue;
             if (j == start) {
                 int n = depth < cap ? depth : cap;

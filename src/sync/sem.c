@@ -1,7 +1,10 @@
-/* ik_sem: counting semaphore on a futex word. Undo mode keeps a holder table
- * (pid, start time, units) changed under a robust guard with a roll-back
- * intent record, so a process killed at any instruction leaves no unit
- * lost or counted twice. */
+/* ik_sem: counting semaphore on one futex word (units << 1 | SLEEPERS). A
+ * post that may have sleepers adds and wakes in one kernel step
+ * (FUTEX_WAKE_OP), so a poster killed at any instruction never leaves a
+ * waiter asleep beside a free unit, and plain waits sleep untimed. Undo mode
+ * keeps a holder table (pid, start time, units) changed under a robust guard
+ * with a roll-back intent record, so a process killed at any instruction
+ * leaves no unit lost or counted twice. */
 #include "sync_int.h"
 
 #include <string.h>
@@ -14,6 +17,31 @@ static inline struct ik__sem *S(ik_sem *s)
 static bool sem_ok(const struct ik__sem *s)
 {
     return s != NULL && s->magic == IK__SEM_MAGIC;
+}
+
+static uint32_t units(const struct ik__sem *s)
+{
+    return ik__sem_units(atomic_load(&s->word));
+}
+
+/* Undo mode, under the guard: set the units, keeping SLEEPERS (waiters set
+ * it outside the guard). */
+static void set_units(struct ik__sem *s, uint32_t v)
+{
+    uint32_t w = atomic_load(&s->word);
+    while (!atomic_compare_exchange_weak(&s->word, &w, (v << 1) | (w & IK__SEM_SLEEPERS)))
+        ;
+}
+
+/* After units were added in user space: wake up to n sleepers. Waking none
+ * means SLEEPERS is stale (a waiter was killed, or one is just re-checking):
+ * clear it together with a wake-up of everyone, who re-register. */
+static void wake_sleepers(struct ik__sem *s, unsigned n)
+{
+    if (n == 0 || !(atomic_load(&s->word) & IK__SEM_SLEEPERS))
+        return;
+    if (ik__futex_wake((uint32_t *)&s->word, n > INT32_MAX ? INT32_MAX : (int)n, true) == 0)
+        (void)ik__futex_clear_wake_all((uint32_t *)&s->word, IK__SEM_SLEEPERS, true);
 }
 
 static int sem_setup(struct ik__sem *s, unsigned initial, unsigned flags, const char *name)
@@ -32,7 +60,8 @@ static int sem_setup(struct ik__sem *s, unsigned initial, unsigned flags, const 
         s->flags |= IK__SYNC_NAMED;
         strncpy(s->name, name, IK_NAME_MAX);
     }
-    atomic_store(&s->value, initial);
+    atomic_store(&s->word, initial << 1);
+    atomic_store(&s->spin_ns, IK__SPIN_INIT_NS);
     atomic_store_explicit((_Atomic uint32_t *)&s->magic, IK__SEM_MAGIC, memory_order_release);
     return 0;
 }
@@ -48,7 +77,9 @@ int ik_sem_destroy(ik_sem *s)
 {
     if (!sem_ok(S(s)) || (S(s)->flags & IK__SYNC_NAMED))
         return IK_EINVAL;
-    if (atomic_load(&S(s)->waiters) != 0)
+    /* Sleepers are woken (they re-register) and counted. */
+    if ((atomic_load(&S(s)->word) & IK__SEM_SLEEPERS) &&
+        ik__futex_clear_wake_all((uint32_t *)&S(s)->word, IK__SEM_SLEEPERS, true) > 0)
         return IK_EBUSY;
     if (S(s)->flags & IK__SYNC_UNDO)
         pthread_mutex_destroy(&S(s)->guard);
@@ -73,7 +104,6 @@ static int named_check(void *obj)
     if (s->magic != IK__SEM_MAGIC || s->version != IK__SYNC_VERSION ||
         !(s->flags & IK__SYNC_NAMED) || (s->flags & ~(IK__SYNC_NAMED | IK__SYNC_UNDO)) ||
         memchr(s->name, '\0', sizeof(s->name)) == NULL ||
-        atomic_load(&s->value) > IK_SEM_VALUE_MAX ||
         ((s->flags & IK__SYNC_UNDO) && !ik__pmutex_kind_ok(&s->guard, false)))
         return IK_EPROTO;
     return 0;
@@ -108,7 +138,7 @@ static void intent_begin(struct ik__sem *s, int slot)
 {
     s->intent.slot = slot;
     s->intent.old = s->h[slot];
-    s->intent.old_value = atomic_load(&s->value);
+    s->intent.old_value = units(s);
     __atomic_store_n(&s->intent.valid, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -124,7 +154,7 @@ static int undo_lock(struct ik__sem *s, uint64_t deadline)
         /* The last owner died mid-update: roll its update back. */
         if (s->intent.valid && s->intent.slot >= 0 && s->intent.slot < IK_SEM_UNDO_HOLDERS) {
             s->h[s->intent.slot] = s->intent.old;
-            atomic_store(&s->value, s->intent.old_value);
+            set_units(s, s->intent.old_value);
         }
         intent_end(s);
         rc = 0;
@@ -141,9 +171,8 @@ static unsigned reap(struct ik__sem *s)
         if (h->pid == 0 || ik__proc_alive(h->pid, h->start))
             continue;
         intent_begin(s, i);
-        uint32_t v = atomic_load(&s->value);
-        uint64_t nv = (uint64_t)v + h->units;
-        atomic_store(&s->value, nv > IK_SEM_VALUE_MAX ? IK_SEM_VALUE_MAX : (uint32_t)nv);
+        uint64_t nv = (uint64_t)units(s) + h->units;
+        set_units(s, nv > IK_SEM_VALUE_MAX ? IK_SEM_VALUE_MAX : (uint32_t)nv);
         back += h->units;
         memset(h, 0, sizeof(*h));
         intent_end(s);
@@ -166,18 +195,12 @@ static int find_slot(struct ik__sem *s, int pid, uint64_t start, bool alloc)
     return -1;
 }
 
-static void wake(struct ik__sem *s, unsigned n)
-{
-    if (n > 0 && atomic_load(&s->waiters) != 0)
-        ik__futex_wake((uint32_t *)&s->value, n > INT32_MAX ? INT32_MAX : (int)n, true);
-}
-
 static int undo_take(struct ik__sem *s, uint64_t deadline)
 {
     int rc = undo_lock(s, deadline);
     if (rc != 0)
         return rc;
-    if (atomic_load(&s->value) == 0) {
+    if (units(s) == 0) {
         pthread_mutex_unlock(&s->guard);
         return IK_EAGAIN;
     }
@@ -187,14 +210,14 @@ static int undo_take(struct ik__sem *s, uint64_t deadline)
     if (slot < 0) {
         unsigned back = reap(s);
         slot = find_slot(s, pid, start, true);
-        wake(s, back);
+        wake_sleepers(s, back);
     }
     if (slot < 0) {
         pthread_mutex_unlock(&s->guard);
         return IK_ENOSPC;
     }
     intent_begin(s, slot);
-    atomic_fetch_sub(&s->value, 1);
+    atomic_fetch_sub(&s->word, IK__SEM_ONE);
     s->h[slot].pid = pid;
     s->h[slot].start = start;
     s->h[slot].units++;
@@ -208,7 +231,7 @@ static int undo_post(struct ik__sem *s)
     int rc = undo_lock(s, UINT64_MAX);
     if (rc != 0)
         return rc;
-    if (atomic_load(&s->value) >= IK_SEM_VALUE_MAX) {
+    if (units(s) >= IK_SEM_VALUE_MAX) {
         pthread_mutex_unlock(&s->guard);
         return IK_EOVERFLOW;
     }
@@ -216,13 +239,13 @@ static int undo_post(struct ik__sem *s)
     if (slot >= 0 && s->h[slot].units > 0) {
         intent_begin(s, slot);
         s->h[slot].units--;
-        atomic_fetch_add(&s->value, 1);
+        atomic_fetch_add(&s->word, IK__SEM_ONE);
         intent_end(s);
     } else {
-        atomic_fetch_add(&s->value, 1);
+        atomic_fetch_add(&s->word, IK__SEM_ONE);
     }
     pthread_mutex_unlock(&s->guard);
-    wake(s, 1);
+    wake_sleepers(s, 1);
     return 0;
 }
 
@@ -232,7 +255,7 @@ static void undo_reap(struct ik__sem *s, uint64_t deadline)
         return;
     unsigned back = reap(s);
     pthread_mutex_unlock(&s->guard);
-    wake(s, back);
+    wake_sleepers(s, back);
 }
 
 /* ---- both modes ---- */
@@ -241,10 +264,10 @@ static inline int take(struct ik__sem *s, uint64_t deadline)
 {
     if (s->flags & IK__SYNC_UNDO)
         return undo_take(s, deadline);
-    uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
-    while (v > 0) {
-        if (atomic_compare_exchange_weak_explicit(&s->value, &v, v - 1, memory_order_acquire,
-                                                  memory_order_relaxed))
+    uint32_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    while (ik__sem_units(w) > 0) {
+        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w - IK__SEM_ONE,
+                                                  memory_order_acquire, memory_order_relaxed))
             return 0;
     }
     return IK_EAGAIN;
@@ -257,14 +280,22 @@ int ik_sem_post(ik_sem *ss)
         return IK_EINVAL;
     if (s->flags & IK__SYNC_UNDO)
         return undo_post(s);
-    uint32_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
-    do {
-        if (v >= IK_SEM_VALUE_MAX)
+    uint32_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+    for (;;) {
+        if (ik__sem_units(w) >= IK_SEM_VALUE_MAX)
             return IK_EOVERFLOW;
-    } while (!atomic_compare_exchange_weak_explicit(&s->value, &v, v + 1, memory_order_seq_cst,
-                                                    memory_order_relaxed));
-    wake(s, 1);
-    return 0;
+        if (w & IK__SEM_SLEEPERS) { /* add + wake in one step, see top */
+            int woken = ik__futex_add_wake((uint32_t *)&s->word, IK__SEM_ONE, 1, true);
+            if (woken < 0)
+                return woken;
+            if (woken == 0) /* stale flag: clear it (waking any late sleeper) */
+                (void)ik__futex_clear_wake_all((uint32_t *)&s->word, IK__SEM_SLEEPERS, true);
+            return 0;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + IK__SEM_ONE,
+                                                  memory_order_seq_cst, memory_order_relaxed))
+            return 0;
+    }
 }
 
 /* Single holder process of an empty semaphore, for the wait-for graph. */
@@ -273,7 +304,7 @@ static void sem_holder(void *obj, int *tid, int *pid)
     struct ik__sem *s = obj;
     *tid = 0;
     *pid = 0;
-    if (atomic_load(&s->value) != 0)
+    if (units(s) != 0)
         return;
     int n = 0, who = 0;
     for (int i = 0; i < IK_SEM_UNDO_HOLDERS; i++) {
@@ -302,18 +333,28 @@ static int sem_wait(struct ik__sem *s, uint64_t deadline)
     }
     if (deadline == 0)
         return IK_EAGAIN;
+    struct ik__spin sp;
+    if (ik__spin_wait(&sp, &s->word, ~IK__SEM_SLEEPERS, &s->spin_ns) &&
+        (rc = take(s, deadline)) != IK_EAGAIN)
+        return rc;
+    bool slept = false;
     struct ik__dl_wait w = IK__DL_WAIT_INIT;
-    for (int round = 0;; round++) {
-        if (ik__now_ns() >= deadline) {
+    for (;;) {
+        if (deadline != UINT64_MAX && ik__now_ns() >= deadline) {
             rc = IK_ETIMEDOUT;
             break;
         }
-        /* Sliced in both modes: a poster killed between its increment and
-         * its wake would otherwise leave us asleep beside a free unit. */
-        uint64_t until = ik__slice_end(deadline);
-        atomic_fetch_add(&s->waiters, 1);
-        (void)ik__futex_wait((uint32_t *)&s->value, 0, until, true);
-        atomic_fetch_sub(&s->waiters, 1);
+        /* Undo waits are sliced: a dead holder's units come back only when
+         * someone reaps them. Plain waits need no slices (see top). */
+        uint64_t until = undo ? ik__slice_end(deadline) : deadline;
+        uint32_t v = atomic_load(&s->word);
+        if (ik__sem_units(v) == 0) {
+            if (!(v & IK__SEM_SLEEPERS) &&
+                !atomic_compare_exchange_strong(&s->word, &v, v | IK__SEM_SLEEPERS))
+                continue;
+            (void)ik__futex_wait((uint32_t *)&s->word, v | IK__SEM_SLEEPERS, until, true);
+            slept = true;
+        }
         if ((rc = take(s, deadline)) != IK_EAGAIN)
             break;
         if (undo && until < deadline && ik__now_ns() >= until) {
@@ -324,6 +365,8 @@ static int sem_wait(struct ik__sem *s, uint64_t deadline)
                 return rc;
         }
     }
+    if (rc == 0 && slept)
+        ik__spin_learn(&sp, &s->spin_ns);
     ik__dl_end(&w);
     return rc;
 }
@@ -354,5 +397,5 @@ int ik_sem_value(ik_sem *ss)
         return IK_EINVAL;
     if (s->flags & IK__SYNC_UNDO)
         undo_reap(s, UINT64_MAX);
-    return (int)atomic_load(&s->value);
+    return (int)units(s);
 }

@@ -8,13 +8,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define IK__SYNC_VERSION 1
+#define IK__SYNC_VERSION 2
 /* Objects' flags word (shared). */
 #define IK__SYNC_NAMED   0x1u /* lives at offset 0 of a named segment */
 #define IK__SYNC_UNDO    0x2u
 #define IK__SYNC_MAN     0x4u
 
-#define IK__MUTEX_MAGIC   0x584d4b49u /* "IKMX" */
 #define IK__COND_MAGIC    0x44434b49u /* "IKCD" */
 #define IK__SEM_MAGIC     0x4d534b49u /* "IKSM" */
 #define IK__EVENT_MAGIC   0x56454b49u /* "IKEV" */
@@ -35,6 +34,12 @@ struct ik__mutex {
     char name[IK_NAME_MAX + 1]; /* named mutexes: for the wait-for graph */
 };
 _Static_assert(sizeof(struct ik__mutex) <= IK_MUTEX_SIZE, "ik_mutex layout");
+/* The inline fast paths in sync.h read this head: it is ABI. */
+_Static_assert(offsetof(struct ik__mutex, pm) == offsetof(struct ik__mutex_head, pm) &&
+                   offsetof(struct ik__mutex, magic) == offsetof(struct ik__mutex_head, magic) &&
+                   offsetof(struct ik__mutex, flags) == offsetof(struct ik__mutex_head, flags) &&
+                   IK__SYNC_NAMED == IK__MUTEX_FLAG_NAMED,
+               "ik_mutex head layout");
 
 struct ik__sem_holder {
     int32_t pid;
@@ -42,9 +47,19 @@ struct ik__sem_holder {
     uint64_t start;
 };
 
+/* ik_sem futex word: value << 1 | SLEEPERS. SLEEPERS is set by a waiter
+ * before it sleeps and only cleared together with a wake-up of everyone, so
+ * while anyone sleeps it is set and every post wakes through the kernel. */
+#define IK__SEM_SLEEPERS 1u
+#define IK__SEM_ONE      2u
+static inline uint32_t ik__sem_units(uint32_t word)
+{
+    return word >> 1;
+}
+
 struct ik__sem {
-    _Atomic uint32_t value; /* futex word */
-    _Atomic uint32_t waiters;
+    _Atomic uint32_t word;    /* futex word, see above */
+    _Atomic uint32_t spin_ns; /* adaptive spin budget (ik__spin_*) */
     uint32_t magic;
     uint16_t version;
     uint16_t flags;
@@ -118,6 +133,27 @@ bool ik__pmutex_kind_ok(const pthread_mutex_t *m, bool errorcheck);
 int ik__guard_lock_until(pthread_mutex_t *g, uint64_t deadline);
 /* min(deadline, now + IK__SLICE_NS). */
 uint64_t ik__slice_end(uint64_t deadline);
+
+/* ---- adaptive spinning (util.c) --------------------------------------- */
+
+/* Before sleeping, a waiter polls the futex word for a while: a partner on
+ * another CPU usually answers well before a sleep/wake-up round trip, and
+ * one on the same CPU gets it through sched_yield. The budget (ns) lives in
+ * the object and adapts: a wait that ended within IK__SPIN_MAX_NS sets it to
+ * twice that wait, a longer one halves it, down to IK__SPIN_MIN_NS. */
+#define IK__SPIN_MIN_NS  2000u
+#define IK__SPIN_MAX_NS  60000u
+#define IK__SPIN_INIT_NS 20000u
+
+struct ik__spin {
+    uint64_t t0;
+};
+
+/* Poll until (*word & mask) != 0 (true) or the budget runs out (false). */
+bool ik__spin_wait(struct ik__spin *sp, const _Atomic uint32_t *word, uint32_t mask,
+                   _Atomic uint32_t *budget_ns);
+/* After a wait that slept and then succeeded: adapt the budget. */
+void ik__spin_learn(const struct ik__spin *sp, _Atomic uint32_t *budget_ns);
 
 /* ---- named objects (named.c) ------------------------------------------ */
 

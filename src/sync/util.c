@@ -2,6 +2,7 @@
  * mutexes, wait slices. */
 #include "sync_int.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -59,18 +60,7 @@ int ik__tid_pid(int tid)
 
 int ik__pt_err(int e)
 {
-    switch (e) {
-    case 0:
-        return 0;
-    case EOWNERDEAD:
-        return IK_EOWNERDEAD;
-    case ENOTRECOVERABLE:
-        return IK_ENOTRECOVERABLE;
-    case EDEADLK:
-        return IK_EDEADLK;
-    default:
-        return -e;
-    }
+    return ik__mutex_err(e);
 }
 
 int ik__pmutex_init(pthread_mutex_t *m, bool errorcheck)
@@ -149,4 +139,49 @@ uint64_t ik__slice_end(uint64_t deadline)
     if (deadline > now && deadline - now > IK__SLICE_NS)
         return now + IK__SLICE_NS;
     return deadline;
+}
+
+static uint32_t spin_clamp(uint64_t ns)
+{
+    return ns < IK__SPIN_MIN_NS   ? IK__SPIN_MIN_NS
+           : ns > IK__SPIN_MAX_NS ? IK__SPIN_MAX_NS
+                                  : (uint32_t)ns;
+}
+
+static void spin_set(_Atomic uint32_t *budget_ns, uint32_t old, uint32_t now)
+{
+    if (now != old) /* shared line: write only on change */
+        atomic_store_explicit(budget_ns, now, memory_order_relaxed);
+}
+
+bool ik__spin_wait(struct ik__spin *sp, const _Atomic uint32_t *word, uint32_t mask,
+                   _Atomic uint32_t *budget_ns)
+{
+    uint32_t b = atomic_load_explicit(budget_ns, memory_order_relaxed);
+    uint32_t budget = b == 0 ? IK__SPIN_INIT_NS : spin_clamp(b);
+    sp->t0 = ik__now_ns();
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(word, memory_order_relaxed) & mask) {
+            uint64_t took = ik__now_ns() - sp->t0;
+            if (2 * took > budget) /* a slow success: allow as much next time */
+                spin_set(budget_ns, b, spin_clamp(2 * took));
+            return true;
+        }
+        /* pause first; then also yield, so a partner queued on this CPU
+         * can run and answer */
+        if (i < 16 || (i & 3) != 0)
+            ik__cpu_relax();
+        else
+            sched_yield();
+        if ((i & 15) == 0 && ik__now_ns() - sp->t0 >= budget)
+            return false;
+    }
+}
+
+void ik__spin_learn(const struct ik__spin *sp, _Atomic uint32_t *budget_ns)
+{
+    uint32_t b = atomic_load_explicit(budget_ns, memory_order_relaxed);
+    uint32_t budget = b == 0 ? IK__SPIN_INIT_NS : spin_clamp(b);
+    uint64_t took = ik__now_ns() - sp->t0;
+    spin_set(budget_ns, b, took <= IK__SPIN_MAX_NS ? spin_clamp(2 * took) : spin_clamp(budget / 2));
 }

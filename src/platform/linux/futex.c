@@ -26,8 +26,31 @@ int ik__futex_wait(uint32_t *addr, uint32_t val, uint64_t deadline, bool shared)
     return ik__errno();
 }
 
-void ik__futex_wake(uint32_t *addr, int n, bool shared)
+int ik__futex_wake(uint32_t *addr, int n, bool shared)
 {
     int op = FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
-    syscall(SYS_futex, addr, op, n, NULL, NULL, 0);
+    long rc = syscall(SYS_futex, addr, op, n, NULL, NULL, 0);
+    return rc > 0 ? (int)rc : 0;
+}
+
+/* FUTEX_WAKE_OP on one word: apply `op` to it, wake n waiters; the second
+ * wake (nr_wake2, passed in the timeout slot) is 0. */
+static int wake_op(uint32_t *addr, unsigned op, unsigned arg, int n, bool shared)
+{
+    int cmd = FUTEX_WAKE_OP | (shared ? 0 : FUTEX_PRIVATE_FLAG);
+    unsigned val3 = FUTEX_OP(op, arg, FUTEX_OP_CMP_EQ, 0);
+    /* Never retried: wake ops do not sleep, so they do not fail with
+     * EINTR, and a retry after an applied op would add twice. */
+    long rc = syscall(SYS_futex, addr, cmd, n, (void *)0, addr, val3);
+    return rc >= 0 ? (int)rc : ik__errno();
+}
+
+int ik__futex_add_wake(uint32_t *addr, unsigned add, int n, bool shared)
+{
+    return wake_op(addr, FUTEX_OP_ADD, add, n, shared);
+}
+
+int ik__futex_clear_wake_all(uint32_t *addr, unsigned bits, bool shared)
+{
+    return wake_op(addr, FUTEX_OP_ANDN, bits, INT32_MAX, shared);
 }
