@@ -128,6 +128,8 @@ IK_EXPORT IK_NODISCARD int ik_dial(ik_chan **out, const char *url, const ik_chan
 /*
  * A connected pair for a parent and its child: kind "pipe" (two pipes, duplex)
  * or "unix" (socketpair, also carries fds and credentials). fds are O_CLOEXEC.
+ * Also "unix+seq" and "unix+dgram" (datagrams: a receive notices the other
+ * end's death while waiting, IK_EPEERDEAD).
  */
 IK_EXPORT IK_NODISCARD int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind);
 
@@ -142,7 +144,9 @@ IK_EXPORT IK_NODISCARD int ik_chan_fd(const ik_chan *ch, int *rfd, int *wfd);
 /*
  * Adopt inherited fds as a channel of scheme kind ("pipe", "fifo", "unix",
  * "unix+seq", "unix+dgram", "tcp"). On success ch owns the fds; on error they
- * are left open. opts may be NULL.
+ * are left open. opts may be NULL. The fds' status flags (O_NONBLOCK) are
+ * never changed, since other processes may share their open file
+ * descriptions: blocking or not, timeouts work the same.
  */
 IK_EXPORT IK_NODISCARD int ik_chan_from_fd(ik_chan **out, const char *kind, int rfd, int wfd,
                                            const ik_chan_opts *opts);
@@ -159,7 +163,9 @@ IK_EXPORT IK_NODISCARD int ik_sendv(ik_chan *ch, const struct iovec *iov, int n,
  * larger than cap stays queued: IK_ERANGE with *len = its size. In raw mode,
  * returns whatever bytes arrived (1..cap). Errors: IK_ETIMEDOUT (nothing
  * consumed), IK_ECLOSED, IK_EMSGSIZE (incoming > max_msg: channel closed),
- * IK_EPROTO (bad frame: channel closed).
+ * IK_EPROTO (bad frame: channel closed), IK_EPEERDEAD (unix+dgram, which has
+ * no end-of-stream: the peer's socket was found gone while waiting, within
+ * about 100 ms, also with timeout -1; channel closed).
  */
 IK_EXPORT IK_NODISCARD int ik_recv(ik_chan *ch, void *buf, size_t cap, size_t *len, int timeout_ms);
 /* Receive a message of unknown size into a malloc'd buffer (*buf, free()
