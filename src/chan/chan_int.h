@@ -130,9 +130,8 @@ extern const struct ik__io_ops ik__io_udgram_ops; /* Unix datagram */
 extern const struct ik__io_ops ik__io_pipe_ops;   /* read/write on pipes, SIGPIPE blocked */
 void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd);
 /* Build io as a Unix datagram layer around fd (rfd == wfd). peer_pid: the
- * peer process if known (SCM_CREDENTIALS), else 0 (SO_PEERCRED is tried):
- * used to notice the peer's death where sock_diag is missing. 0 or
- * IK_ENOMEM. */
+ * peer process if known (SCM_CREDENTIALS of its hello), else 0: used to
+ * notice the peer's death where sock_diag is missing. 0 or IK_ENOMEM. */
 int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid);
 /* Tests: 1 makes datagram peer checks skip sock_diag (the pid fallback). */
 void ik__udgram_test_no_diag(int on);

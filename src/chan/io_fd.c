@@ -291,9 +291,10 @@ const struct ik__io_ops ik__io_upkt_ops = {
  *     the socket itself, so pid reuse cannot fool it and a peer socket
  *     handed on to a live child counts as alive.
  *  2. Without sock_diag (kernel without CONFIG_UNIX_DIAG): the peer process
- *     learnt at connect (SCM_CREDENTIALS of the dialer's hello, SO_PEERCRED
- *     of a socketpair made by another process) with its start time, checked
- *     with ik__proc_alive (pid reuse safe). Unknown peer: wait as before.
+ *     learnt at connect (SCM_CREDENTIALS of the dialer's hello) with its
+ *     start time, checked with ik__proc_alive (pid reuse safe). Not
+ *     SO_PEERCRED of a socketpair: that names its creator, who may have
+ *     handed both ends on. Unknown peer: wait as before.
  * Reads never block inside the layer (MSG_DONTWAIT): the channel layer
  * waits through udgram_wait.
  */
@@ -320,12 +321,6 @@ int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     p->watch = getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
-    if (peer_pid <= 0) {
-        struct ucred cr;
-        socklen_t cl = sizeof(cr);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid > 0)
-            peer_pid = cr.pid; /* socketpair: its creator */
-    }
     if (peer_pid > 0 && peer_pid != getpid() && ik__proc_start_time(peer_pid, &p->start) == 0)
         p->pid = peer_pid;
     ik__io_init(io, &ik__io_udgram_ops, fd, fd);

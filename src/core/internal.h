@@ -168,13 +168,10 @@ int ik__seg_path(char *buf, size_t cap, const char *name);
  * (the caller closes it), for *at() calls that cannot be redirected. */
 int ik__runtime_dir_open(char *buf, size_t cap);
 
-/* ---- FIFO listener lock (src/core/fifolock.c) ---------------------------- */
+/* ---- FIFO listener lock (src/core/fifolock.[ch]) ------------------------ */
 
-/* Abstract socket name (without the leading NUL) that a live fifo:// listener
- * keeps bound for the FIFO pair <base>.up.fifo / <base>.down.fifo, given the
- * up FIFO's path: "ipckit-fifo-<uid>-<fnv64 of up_path>". Lets a second listener fail with
- * IK_EADDRINUSE and lets the registry tell a dead listener's FIFOs. */
-int ik__fifo_lock_name(const char *up_path, unsigned uid, char *buf, size_t cap);
+/* A fifo:// pair is <base>.up.fifo / <base>.down.fifo; its live listener
+ * holds an OFD lock on <base>.fifo.lock (see core/fifolock.h). */
 #define IK__FIFO_UP_SUFFIX   ".up.fifo"
 #define IK__FIFO_DOWN_SUFFIX ".down.fifo"
 
