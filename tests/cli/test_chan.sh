@@ -64,6 +64,7 @@ read -r -t 20 line <&7 || fail "gc socket listener"
 "$IPCKIT" ls >"$tmp/ls.out"
 grep -q "gcf-$$.up.fifo" "$tmp/ls.out" || fail "gc removed a live FIFO"
 grep -q "gcs-$$.sock" "$tmp/ls.out" || fail "gc removed a live socket"
+[[ -f $XDG_RUNTIME_DIR/ipckit/gcf-$$.fifo.lock ]] || fail "no lock file for the live FIFO listener"
 kill -9 "$fpid" "$spid"
 cat <&6 >/dev/null; exec 6<&-
 cat <&7 >/dev/null; exec 7<&-
@@ -74,6 +75,7 @@ cat <&7 >/dev/null; exec 7<&-
 # processes /proc cannot inspect (as when root) cannot be served through it.
 ! grep -q "gcf-$$" "$tmp/ls.out" || fail "gc left a dead listener's FIFOs"
 ! grep -q "gcs-$$" "$tmp/ls.out" || fail "gc left a dead socket"
+[[ ! -e $XDG_RUNTIME_DIR/ipckit/gcf-$$.fifo.lock ]] || fail "gc left the dead listener's lock file"
 
 # 2. raw over TCP (ephemeral port): bytes as they are
 start_listener "$tmp/raw.out" "$IPCKIT" recv --listen --raw --timeout 20000 tcp://127.0.0.1:0
