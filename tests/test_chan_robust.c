@@ -608,8 +608,10 @@ static void test_dgram_recv_forever_sees_peer_death(void **state)
     dgram_death_case(D_ACCEPTED, 0);
     dgram_death_case(D_DIALED, 0);
     dgram_death_case(D_PAIR, 0);
-    /* Without sock_diag: the dialer's pid (SCM_CREDENTIALS) + start time. */
+    /* Without sock_diag: the dialer's pid (SCM_CREDENTIALS) + start time;
+     * the server's socket file. */
     dgram_death_case(D_ACCEPTED, 1);
+    dgram_death_case(D_DIALED, 1);
 }
 
 /* A live but silent peer is not declared dead: timed receives just time

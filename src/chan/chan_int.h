@@ -133,7 +133,10 @@ void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int w
  * peer process if known (SCM_CREDENTIALS of its hello), else 0: used to
  * notice the peer's death where sock_diag is missing. 0 or IK_ENOMEM. */
 int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid);
-/* Tests: 1 makes datagram peer checks skip sock_diag (the pid fallback). */
+/* Dialed datagram channel: remember the server's socket file (path), for
+ * the peer check where sock_diag is missing. 0 or IK_ENOMEM. */
+int ik__udgram_watch_path(struct ik__io *io, const char *path);
+/* Tests: 1 makes datagram peer checks skip sock_diag (the fallbacks). */
 void ik__udgram_test_no_diag(int on);
 /* Tests: 1 makes every pipe layer use private O_NONBLOCK reopenings
  * (/proc/self/fd/N) as on kernels that refuse RWF_NOWAIT; 0 restores. */

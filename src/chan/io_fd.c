@@ -6,6 +6,7 @@
 #include <linux/unix_diag.h>
 
 #include <pthread.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -292,9 +293,11 @@ const struct ik__io_ops ik__io_upkt_ops = {
  *     handed on to a live child counts as alive.
  *  2. Without sock_diag (kernel without CONFIG_UNIX_DIAG): the peer process
  *     learnt at connect (SCM_CREDENTIALS of the dialer's hello) with its
- *     start time, checked with ik__proc_alive (pid reuse safe). Not
- *     SO_PEERCRED of a socketpair: that names its creator, who may have
- *     handed both ends on. Unknown peer: wait as before.
+ *     start time, checked with ik__proc_alive (pid reuse safe); on the
+ *     dialed side the server's socket file: still the inode we connected
+ *     to, and a probe connect() is not refused. Not SO_PEERCRED of a
+ *     socketpair: that names its creator, who may have handed both ends
+ *     on. Unknown peer (pairs): wait as before.
  * Reads never block inside the layer (MSG_DONTWAIT): the channel layer
  * waits through udgram_wait.
  */
@@ -304,6 +307,9 @@ struct udgram_priv {
     int watch;      /* connected at setup: check the peer while waiting */
     pid_t pid;      /* fallback: peer process (0 unknown) */
     uint64_t start; /* and its start time */
+    char *path;     /* fallback (dialed): the server's socket file */
+    dev_t dev;      /* and its inode when we connected */
+    ino_t ino;
 };
 
 static atomic_int dgram_no_diag;
@@ -326,6 +332,42 @@ int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid)
     ik__io_init(io, &ik__io_udgram_ops, fd, fd);
     io->ctx = p;
     return 0;
+}
+
+int ik__udgram_watch_path(struct ik__io *io, const char *path)
+{
+    struct udgram_priv *p = io->ctx;
+    struct stat st;
+    if (p == NULL || lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return 0; /* nothing to watch: the fallback stays "unknown" */
+    size_t n = strlen(path) + 1;
+    if ((p->path = malloc(n)) == NULL)
+        return IK_ENOMEM;
+    memcpy(p->path, path, n);
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
+    return 0;
+}
+
+/* Fallback for a dialed channel: is a socket still bound at the server's
+ * path, the one we connected to? */
+static int path_server_alive(const struct udgram_priv *p)
+{
+    struct stat st;
+    if (lstat(p->path, &st) != 0 || st.st_dev != p->dev || st.st_ino != p->ino)
+        return 0; /* removed or replaced: our server is gone */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(p->path);
+    if (n >= sizeof(sa.sun_path))
+        return 1;
+    memcpy(sa.sun_path, p->path, n + 1);
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return 1; /* cannot tell */
+    int r = connect(s, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    close(s);
+    return r == 0 || e != ECONNREFUSED;
 }
 
 /* sock_diag: inode of fd's peer socket (0: released or none), or a
@@ -404,6 +446,8 @@ static int udgram_peer_alive(const struct ik__io *io)
     }
     if (p->pid > 0)
         return ik__proc_alive(p->pid, p->start);
+    if (p->path != NULL)
+        return path_server_alive(p);
     return 1;
 }
 
@@ -442,6 +486,9 @@ static ssize_t udgram_peek(struct ik__io *io)
 
 static void udgram_close(struct ik__io *io)
 {
+    struct udgram_priv *p = io->ctx;
+    if (p != NULL)
+        free(p->path);
     free(io->ctx);
     io->ctx = NULL;
     fd_close(io);

@@ -438,6 +438,10 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
             close(fd);
             return rc;
         }
+        if (!abstract && (rc = ik__udgram_watch_path(io, path)) != 0) {
+            io->ops->close(io);
+            return rc;
+        }
     } else {
         ik__io_init(io, ops, fd, fd);
     }
