@@ -5,10 +5,11 @@
  * time. A live listener holds an OFD lock on <base>.fifo.lock next to the
  * FIFOs (core/fifolock.h: only the owner of the private runtime directory
  * can create it), so a second listener gets IK_EADDRINUSE and files left by
- * a dead one are reused. Handshake: the client opens down for reading, then up for writing
- * (flock LOCK_EX: one client), then writes one byte 'H'; the server, having
- * opened up for reading in ik_accept, reads it, opens down for writing and
- * answers 'A' (so the client never reads a writer-less FIFO as EOF).
+ * a dead one are reused. Handshake: the client opens down for reading, then
+ * up for writing (flock LOCK_EX: one client), then writes one byte 'H'; the
+ * server, having opened up for reading in ik_accept, reads it, opens down for
+ * writing and answers 'A' (so the client never reads a writer-less FIFO as
+ * EOF).
  */
 #include "../chan_int.h"
 #include "../../core/fifolock.h"

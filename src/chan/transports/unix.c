@@ -451,7 +451,7 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
         char c = 0;
         if (send(fd, &c, 0, MSG_NOSIGNAL) != 0) {
             rc = ik__errno();
-            close(fd);
+            io->ops->close(io); /* the fd and the layer state */
             return rc;
         }
     }
