@@ -631,6 +631,29 @@ static void test_dgram_live_peer_not_dead(void **state)
     ik_chan_close(b);
 }
 
+/* A datagram bigger than the kernel can build (about 4 MiB, below the
+ * default max_msg) is IK_EMSGSIZE, nothing sent, and the channel lives on
+ * (it was an unknown error that closed the channel). */
+static void test_dgram_too_big_for_kernel(void **state)
+{
+    IK__UNUSED(state);
+    ik_chan *a, *b;
+    assert_ok(ik_chan_pair(&a, &b, "unix+dgram"));
+    size_t big = 8u << 20;
+    assert_true(ik_chan_max_msg(a) >= big);
+    void *p = calloc(1, big);
+    assert_non_null(p);
+    assert_ik(IK_EMSGSIZE, ik_send(a, p, big, 1000));
+    free(p);
+    assert_ok(ik_send(a, "ok", 2, 1000));
+    char buf[8];
+    size_t len;
+    assert_ok(ik_recv(b, buf, sizeof(buf), &len, 1000));
+    assert_int_equal(len, 2);
+    ik_chan_close(a);
+    ik_chan_close(b);
+}
+
 static const struct ikt_child_role roles[] = {
     {"fifo-listen", child_fifo_listen}, {"adopt-echo", child_adopt_echo},
     {"dgram-dial", child_dgram_dial},   {"dgram-listen", child_dgram_listen},
@@ -650,6 +673,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_timed_io_on_blocking_adopted_pipe),
         cmocka_unit_test(test_dgram_recv_forever_sees_peer_death),
         cmocka_unit_test(test_dgram_live_peer_not_dead),
+        cmocka_unit_test(test_dgram_too_big_for_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -484,6 +484,21 @@ static ssize_t udgram_peek(struct ik__io *io)
     return r >= 0 ? r : io_fail(io, errno, POLLIN);
 }
 
+/* The kernel builds a datagram in one linear buffer: beyond about 4 MiB the
+ * allocation fails with ENOBUFS whatever the buffer sizes. Nothing was
+ * sent, so it is IK_EMSGSIZE (the channel stays usable), not an I/O error. */
+static ssize_t udgram_writev(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                             int nfds, int wait)
+{
+    ssize_t r = unix_send(io, iov, n, fds, nfds, wait);
+    if (r == -ENOBUFS) {
+        snprintf(io->detail, sizeof(io->detail),
+                 "datagram too large for the kernel (no buffer space)");
+        return IK_EMSGSIZE;
+    }
+    return r;
+}
+
 static void udgram_close(struct ik__io *io)
 {
     struct udgram_priv *p = io->ctx;
@@ -496,7 +511,7 @@ static void udgram_close(struct ik__io *io)
 
 const struct ik__io_ops ik__io_udgram_ops = {
     .read = udgram_read,
-    .writev = unix_writev,
+    .writev = udgram_writev,
     .peek_len = udgram_peek,
     .wait = udgram_wait,
     .peer = unix_peer,
