@@ -119,33 +119,100 @@ static bool alive_cached(const struct ik__syncreg *r, int i, uint8_t *cache)
     return cache[i] == 1;
 }
 
-/* Is every thread of entry y's process waiting in the registry? Only then
- * can a semaphore held by that process (units are per process, not per
- * thread) be sure never to come back: one running thread may still post.
- * Cached per check: 0 unknown, 1 yes, 2 no. */
-static bool all_threads_wait(const struct ik__syncreg *r, int y, uint8_t *cache)
+/* One check's view of the graph: liveness cache and, computed on first
+ * use, the set of entries whose waits can never end. */
+struct dl_view {
+    const struct ik__syncreg *r;
+    bool fresh;
+    bool have_stuck;
+    uint8_t *alive;
+    uint8_t stuck[IK__SYNCREG_SLOTS];
+    long threads[IK__SYNCREG_SLOTS]; /* Threads of entry i's process, 0 unknown */
+};
+
+static bool live_entry(struct dl_view *v, int i)
 {
-    if (cache[y] == 0) {
-        long threads = ik__proc_status_field(r->e[y].pid, "Threads");
-        long waiting = 0;
-        for (int i = 0; i < IK__SYNCREG_SLOTS; i++)
-            waiting += r->e[i].used && r->e[i].pid == r->e[y].pid && r->e[i].start == r->e[y].start;
-        cache[y] = threads > 0 && waiting >= threads ? 1 : 2;
-    }
-    return cache[y] == 1;
+    return v->r->e[i].used && alive_cached(v->r, i, v->alive);
 }
 
-static bool edge(const struct ik__syncreg *r, int x, int y, bool fresh, uint8_t *whole)
+/* Can entry x's wait never end, given that exactly the entries in
+ * v->stuck never stop waiting? A thread holder must be one of them. A
+ * semaphore held by a process comes back as soon as any thread of that
+ * process posts (units are per process, not per thread), so every thread of
+ * it must be one of them; waiting in the registry is not enough, as a wait
+ * that ends lets that thread post. */
+static bool blocked(struct dl_view *v, int x)
 {
-    const struct ik__dl_entry *ex = &r->e[x], *ey = &r->e[y];
+    const struct ik__syncreg *r = v->r;
+    const struct ik__dl_entry *ex = &r->e[x];
+    /* Freshness: x must have seen the holder hold the lock after the holder
+     * began to wait, so it still holds it (a waiting thread releases
+     * nothing). */
+    if (ex->holder_tid != 0) {
+        for (int j = 0; j < IK__SYNCREG_SLOTS; j++) {
+            if (v->stuck[j] && r->e[j].tid == ex->holder_tid &&
+                (!v->fresh || ex->obs_seq > r->e[j].start_seq))
+                return true;
+        }
+        return false;
+    }
+    if (ex->holder_pid == 0)
+        return false;
+    long n = 0;
+    for (int j = 0; j < IK__SYNCREG_SLOTS; j++) {
+        if (r->e[j].pid != ex->holder_pid || !live_entry(v, j))
+            continue;
+        if (!v->stuck[j] || (v->fresh && ex->obs_seq <= r->e[j].start_seq))
+            return false;
+        n++;
+    }
+    if (n == 0)
+        return false;
+    if (v->threads[x] == 0) {
+        long t = ik__proc_status_field(ex->holder_pid, "Threads");
+        v->threads[x] = t > 0 ? t : -1;
+    }
+    return v->threads[x] > 0 && n >= v->threads[x];
+}
+
+/* The entries that wait forever: the greatest set in which every entry is
+ * blocked (above) by entries of the set. Start from every live entry and
+ * drop those that are not, until nothing changes; whatever can end (a
+ * holder that runs, a thread whose own wait ends) falls out. */
+static void compute_stuck(struct dl_view *v)
+{
+    for (int i = 0; i < IK__SYNCREG_SLOTS; i++)
+        v->stuck[i] = live_entry(v, i) ? 1 : 0;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int x = 0; x < IK__SYNCREG_SLOTS; x++) {
+            if (v->stuck[x] && !blocked(v, x)) {
+                v->stuck[x] = 0;
+                changed = true;
+            }
+        }
+    }
+    v->have_stuck = true;
+}
+
+static bool edge(struct dl_view *v, int x, int y)
+{
+    const struct ik__dl_entry *ex = &v->r->e[x], *ey = &v->r->e[y];
     if (!ey->used)
         return false;
-    bool match = ex->holder_tid != 0 ? ey->tid == ex->holder_tid
-                                     : (ex->holder_pid != 0 && ey->pid == ex->holder_pid &&
-                                        all_threads_wait(r, y, whole));
+    bool match;
+    if (ex->holder_tid != 0) {
+        match = ey->tid == ex->holder_tid;
+    } else {
+        match = ex->holder_pid != 0 && ey->pid == ex->holder_pid;
+        if (match && !v->have_stuck)
+            compute_stuck(v);
+        /* x stuck: every thread of the holder process waits forever. */
+        match = match && v->stuck[x];
+    }
     /* Freshness: x must have seen y holding the lock after y began to wait,
      * so y still holds it now (a waiting thread releases nothing). */
-    return match && (!fresh || ex->obs_seq > ey->start_seq);
+    return match && (!v->fresh || ex->obs_seq > ey->start_seq);
 }
 
 static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap, bool fresh,
@@ -153,7 +220,7 @@ static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap
 {
     /* Iterative DFS over entries; path holds the current chain. */
     uint8_t visited[IK__SYNCREG_SLOTS] = {0};
-    uint8_t whole[IK__SYNCREG_SLOTS] = {0};
+    struct dl_view v = {.r = r, .fresh = fresh, .alive = alive};
     int next[IK__SYNCREG_SLOTS];
     int depth = 0;
     int stack[IK__SYNCREG_SLOTS];
@@ -166,7 +233,7 @@ static int find_cycle(const struct ik__syncreg *r, int start, int *path, int cap
         int j = next[depth - 1];
         int found = -1;
         for (; j < IK__SYNCREG_SLOTS; j++) {
-            if (!edge(r, x, j, fresh, whole) || !alive_cached(r, j, alive))
+            if (!edge(&v, x, j) || !alive_cached(r, j, alive))
                 continue;
             if (j == start) {
                 int n = depth < cap ? depth : cap;

@@ -1,7 +1,8 @@
 /* ik_sem: counting semaphore on one futex word (units << 1 | SLEEPERS). A
  * post that may have sleepers adds and wakes in one kernel step
  * (FUTEX_WAKE_OP), so a poster killed at any instruction never leaves a
- * waiter asleep beside a free unit, and plain waits sleep untimed. Undo mode
+ * waiter asleep beside a free unit. A woken waiter killed before it takes
+ * can (its wake-up is lost), so sleeps are still sliced. Undo mode
  * keeps a holder table (pid, start time, units) changed under a robust guard
  * with a roll-back intent record, so a process killed at any instruction
  * leaves no unit lost or counted twice. */
@@ -344,9 +345,11 @@ static int sem_wait(struct ik__sem *s, uint64_t deadline)
             rc = IK_ETIMEDOUT;
             break;
         }
-        /* Undo waits are sliced: a dead holder's units come back only when
-         * someone reaps them. Plain waits need no slices (see top). */
-        uint64_t until = undo ? ik__slice_end(deadline) : deadline;
+        /* Sliced in both modes. Undo: a dead holder's units come back only
+         * when someone reaps them. Both: a post wakes one sleeper, and if
+         * that one is killed before it takes the unit, no one else is woken
+         * for it; the slice bounds how long a sleeper can lie beside it. */
+        uint64_t until = ik__slice_end(deadline);
         uint32_t v = atomic_load(&s->word);
         if (ik__sem_units(v) == 0) {
             if (!(v & IK__SEM_SLEEPERS) &&
