@@ -53,9 +53,9 @@
 
 #define BW_MSG   (1u << 20)
 #define SEQ_PKT  (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
-#define PP_ITERS 1500u       /* timed round trips per round (x IK_BENCH_SCALE) */
+#define PP_ITERS 1000u       /* timed round trips per round (x IK_BENCH_SCALE) */
 #define BW_MSGS  64u         /* 1 MiB messages per round (x IK_BENCH_SCALE) */
-#define ROUNDS   11u         /* rounds per side (IK_BENCH_ROUNDS) */
+#define ROUNDS   15u         /* rounds per side (IK_BENCH_ROUNDS) */
 
 enum raw_kind { RAW_PIPE, RAW_FIFO, RAW_STREAM, RAW_SEQ, RAW_TCP };
 
@@ -567,6 +567,16 @@ static void pick_cpus(cpu_set_t *all, int *a, int *b)
     }
 }
 
+/* $IK_BENCH_TABLES: comma-separated subset of lat-cross,lat-same,bw-cross,
+ * bw-same (default: all four). */
+static int want_table(const char *kind, int same)
+{
+    const char *e = getenv("IK_BENCH_TABLES");
+    char name[16];
+    snprintf(name, sizeof(name), "%s-%s", kind, same ? "same" : "cross");
+    return e == NULL || *e == '\0' || strstr(e, name) != NULL;
+}
+
 /* --one KEY raw|ik SIZE|bw COUNT [same|cross]: one side, no rounds. */
 static int run_one(int argc, char **argv, int cpu_a, int cpu_b)
 {
@@ -619,16 +629,19 @@ int main(int argc, char **argv)
     cpu_set_t all;
     int cpu_a, cpu_b, rc = 0;
     pick_cpus(&all, &cpu_a, &cpu_b);
+    uint64_t t_start = ikb_now_ns();
     if (argc > 1 && strcmp(argv[1], "--one") == 0) {
         rc = run_one(argc, argv, cpu_a, cpu_b);
     } else {
         const size_t sizes[] = {64, 4096};
         char title[256];
         printf("channel benchmark: %u rounds per side, alternating raw/ipckit; value = median "
-               "over rounds;\nspread = min-max of per-round ratios. CPUs %d and %d.\n",
+               "over rounds;\nspread = min-max of per-round ratios (ipckit/raw). CPUs %d and %d. "
+               "pipe/fifo rows: SIGPIPE\nignored; [SIGPIPE dfl] rows: default disposition "
+               "(ipckit masks it per write). Method: docs/bench.md\n",
                ikb_rounds(ROUNDS), cpu_a, cpu_b);
         for (int same = 0; same < 2; same++) {
-            if (!same && cpu_b < 0)
+            if ((!same && cpu_b < 0) || !want_table("lat", same))
                 continue; /* one CPU: no cross-CPU table */
             int peer_cpu = same ? cpu_a : cpu_b;
             const char *mode = same ? "same CPU" : "cross CPU";
@@ -642,7 +655,7 @@ int main(int argc, char **argv)
                     pp_row(&tps[i], sizes[j], peer_cpu, mode);
         }
         for (int same = 0; same < 2; same++) {
-            if (!same && cpu_b < 0)
+            if ((!same && cpu_b < 0) || !want_table("bw", same))
                 continue;
             int peer_cpu = same ? cpu_a : cpu_b;
             const char *mode = same ? "same CPU" : "cross CPU";
@@ -654,6 +667,7 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < NTPS; i++)
                 bw_row(&tps[i], peer_cpu, mode);
         }
+        printf("\nelapsed %.1f s\n", (double)(ikb_now_ns() - t_start) / 1e9);
     }
     if (sched_setaffinity(0, sizeof(all), &all) != 0)
         rc = 1;
