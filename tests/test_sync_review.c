@@ -466,6 +466,76 @@ static void test_stress_undo_kill_waiters(void **state)
     stress(true);
 }
 
+/* ---- the unit count never passes IK_SEM_VALUE_MAX ---------------------- */
+
+#define OV_THREADS 8
+
+struct ov {
+    ik_sem sem;
+    _Atomic int arrived, go, ok, overflow, other;
+};
+
+static void *thr_post(void *p)
+{
+    struct ov *o = p;
+    atomic_fetch_add(&o->arrived, 1);
+    while (!atomic_load(&o->go))
+        ik__cpu_relax();
+    int rc = ik_sem_post(&o->sem);
+    atomic_fetch_add(rc == 0 ? &o->ok : rc == IK_EOVERFLOW ? &o->overflow : &o->other, 1);
+    return NULL;
+}
+
+/* One unit below the maximum, with a (stale) sleeper flag, so posts take
+ * the add-and-wake path; several threads post at once: exactly one may
+ * succeed. The kernel's add is unchecked: posters that all saw room used
+ * to carry the count past IK_SEM_VALUE_MAX. */
+static void test_post_never_passes_max(void **state)
+{
+    struct ov *o = ikts_anon(sizeof(*o));
+    for (int round = 0; round < 300; round++) {
+        assert_ok(ik_sem_init(&o->sem, IK_SEM_VALUE_MAX - 1, 0));
+        atomic_fetch_or((_Atomic uint32_t *)(void *)&o->sem, IK__SEM_SLEEPERS);
+        atomic_store(&o->arrived, 0);
+        atomic_store(&o->go, 0);
+        atomic_store(&o->ok, 0);
+        atomic_store(&o->overflow, 0);
+        atomic_store(&o->other, 0);
+        pthread_t th[OV_THREADS];
+        for (int i = 0; i < OV_THREADS; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, thr_post, o), 0);
+        while (atomic_load(&o->arrived) < OV_THREADS)
+            sched_yield();
+        atomic_store(&o->go, 1);
+        for (int i = 0; i < OV_THREADS; i++)
+            assert_int_equal(pthread_join(th[i], NULL), 0);
+        int v = ik_sem_value(&o->sem);
+        if (v != (int)IK_SEM_VALUE_MAX || atomic_load(&o->ok) != 1)
+            fail_msg("round %d: value %d (max %u), %d posts succeeded, %d overflowed", round, v,
+                     IK_SEM_VALUE_MAX, atomic_load(&o->ok), atomic_load(&o->overflow));
+        assert_int_equal(atomic_load(&o->other), 0);
+        assert_ok(ik_sem_destroy(&o->sem));
+    }
+    munmap(o, sizeof(*o));
+}
+
+/* The word's layout changed with IK__SYNC_VERSION 2: an in-place sem
+ * initialised by another version (same magic) must be refused, not read
+ * with the wrong layout. */
+static void test_foreign_version_in_place(void **state)
+{
+    ik_sem s;
+    assert_ok(ik_sem_init(&s, 1, 0));
+    struct ik__sem *is = (struct ik__sem *)(void *)&s;
+    is->version = IK__SYNC_VERSION - 1;
+    assert_ik(IK_EINVAL, ik_sem_post(&s));
+    assert_ik(IK_EINVAL, ik_sem_trywait(&s));
+    assert_ik(IK_EINVAL, ik_sem_value(&s));
+    assert_ik(IK_EINVAL, ik_sem_destroy(&s));
+    is->version = IK__SYNC_VERSION;
+    assert_ok(ik_sem_destroy(&s));
+}
+
 static const struct ikt_child_role roles[] = {
     {"fake-sleeper", child_fake_sleeper},
     {"sem-wait", child_sem_wait},
@@ -485,6 +555,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_undo_holder_thread_can_progress),
         cmocka_unit_test(test_stress_plain_kill_waiters),
         cmocka_unit_test(test_stress_undo_kill_waiters),
+        cmocka_unit_test(test_post_never_passes_max),
+        cmocka_unit_test(test_foreign_version_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

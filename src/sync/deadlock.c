@@ -127,7 +127,6 @@ struct dl_view {
     bool have_stuck;
     uint8_t *alive;
     uint8_t stuck[IK__SYNCREG_SLOTS];
-    long threads[IK__SYNCREG_SLOTS]; /* Threads of entry i's process, 0 unknown */
 };
 
 static bool live_entry(struct dl_view *v, int i)
@@ -138,9 +137,11 @@ static bool live_entry(struct dl_view *v, int i)
 /* Can entry x's wait never end, given that exactly the entries in
  * v->stuck never stop waiting? A thread holder must be one of them. A
  * semaphore held by a process comes back as soon as any thread of that
- * process posts (units are per process, not per thread), so every thread of
- * it must be one of them; waiting in the registry is not enough, as a wait
- * that ends lets that thread post. */
+ * process posts (units are per process, not per thread), so every thread it
+ * had when x looked (holder_threads, counted before the look) must have
+ * waited since before that look, and be one of them: waiting in the
+ * registry is not enough, as a wait that ends lets that thread post; and a
+ * thread that has posted since and exited is no longer counted now. */
 static bool blocked(struct dl_view *v, int x)
 {
     const struct ik__syncreg *r = v->r;
@@ -156,23 +157,17 @@ static bool blocked(struct dl_view *v, int x)
         }
         return false;
     }
-    if (ex->holder_pid == 0)
+    if (ex->holder_pid == 0 || ex->holder_threads == 0)
         return false;
     long n = 0;
     for (int j = 0; j < IK__SYNCREG_SLOTS; j++) {
         if (r->e[j].pid != ex->holder_pid || !live_entry(v, j))
             continue;
-        if (!v->stuck[j] || (v->fresh && ex->obs_seq <= r->e[j].start_seq))
-            return false;
-        n++;
+        if (!v->stuck[j])
+            return false; /* that thread goes on: it may post */
+        n += !v->fresh || ex->obs_seq > r->e[j].start_seq;
     }
-    if (n == 0)
-        return false;
-    if (v->threads[x] == 0) {
-        long t = ik__proc_status_field(ex->holder_pid, "Threads");
-        v->threads[x] = t > 0 ? t : -1;
-    }
-    return v->threads[x] > 0 && n >= v->threads[x];
+    return n >= ex->holder_threads;
 }
 
 /* The entries that wait forever: the greatest set in which every entry is
@@ -277,7 +272,17 @@ int ik__dl_check(struct ik__dl_wait *w, unsigned kind, const char *name, ik__dl_
     w->reg = r;
     uint64_t seq = ++r->seq;
     int htid = 0, hpid = 0;
+    long threads = 0;
     holder(obj, &htid, &hpid);
+    if (htid == 0 && hpid != 0 && hpid != ik__sync_pid()) {
+        /* Count the holder process's threads first, then look again: every
+         * thread it has at that second look was counted. */
+        threads = ik__proc_status_field(hpid, "Threads");
+        int t2 = 0, p2 = 0;
+        holder(obj, &t2, &p2);
+        if (t2 != 0 || p2 != hpid)
+            threads = 0;
+    }
     if (htid == ik__sync_tid() || hpid == ik__sync_pid()) {
         htid = 0; /* our own hold is not a wait-for edge */
         hpid = 0;
@@ -313,6 +318,7 @@ int ik__dl_check(struct ik__dl_wait *w, unsigned kind, const char *name, ik__dl_
     struct ik__dl_entry *e = &r->e[w->slot];
     e->holder_tid = htid;
     e->holder_pid = hpid;
+    e->holder_threads = (uint16_t)(threads <= 0 ? 0 : threads > 65535 ? 65535 : threads);
     e->obs_seq = seq;
     alive[w->slot] = 1;
     int path[8];

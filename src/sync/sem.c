@@ -17,7 +17,9 @@ static inline struct ik__sem *S(ik_sem *s)
 
 static bool sem_ok(const struct ik__sem *s)
 {
-    return s != NULL && s->magic == IK__SEM_MAGIC;
+    /* The version too: an in-place sem of another layout (same magic) must
+     * not be read with this one. */
+    return s != NULL && s->magic == IK__SEM_MAGIC && s->version == IK__SYNC_VERSION;
 }
 
 static uint32_t units(const struct ik__sem *s)
@@ -285,7 +287,10 @@ int ik_sem_post(ik_sem *ss)
     for (;;) {
         if (ik__sem_units(w) >= IK_SEM_VALUE_MAX)
             return IK_EOVERFLOW;
-        if (w & IK__SEM_SLEEPERS) { /* add + wake in one step, see top */
+        /* Add + wake in one step, see top. The kernel's add is unchecked:
+         * only where posters that saw room (at most one per thread, and a
+         * task count stays below 2^22) cannot carry it past the maximum. */
+        if ((w & IK__SEM_SLEEPERS) && ik__sem_units(w) < IK_SEM_VALUE_MAX - (1u << 22)) {
             int woken = ik__futex_add_wake((uint32_t *)&s->word, IK__SEM_ONE, 1, true);
             if (woken < 0)
                 return woken;
@@ -294,8 +299,11 @@ int ik_sem_post(ik_sem *ss)
             return 0;
         }
         if (atomic_compare_exchange_weak_explicit(&s->word, &w, w + IK__SEM_ONE,
-                                                  memory_order_seq_cst, memory_order_relaxed))
+                                                  memory_order_seq_cst, memory_order_relaxed)) {
+            if (w & IK__SEM_SLEEPERS) /* near the maximum: add, then wake */
+                wake_sleepers(s, 1);
             return 0;
+        }
     }
 }
 

@@ -202,7 +202,9 @@ struct ik__dl_entry {
     int32_t holder_tid;
     int32_t holder_pid;
     uint16_t kind;
-    uint16_t pad;
+    /* Holder process (holder_tid 0): its thread count, read before the
+     * observation; 0 unknown (no edge), 65535 at least that many. */
+    uint16_t holder_threads;
     uint64_t start_seq; /* registry seq when the wait began */
     uint64_t obs_seq;   /* registry seq of the last holder observation */
     char name[IK_NAME_MAX + 1];
