@@ -111,7 +111,7 @@ void ikb_report_spread(const char *what, double value, const char *baseline, dou
                        const char *unit, double rmin, double rmax)
 {
     double ratio = base_value > 0 ? value / base_value : 0;
-    printf("%-44s %12.1f  %-28s %12.1f  %-6s %5.2fx  [%.2f-%.2f]\n", what, value, baseline,
+    printf("%-44s %12.2f  %-28s %12.2f  %-6s %5.2fx  [%.2f-%.2f]\n", what, value, baseline,
            base_value, unit, ratio, rmin, rmax);
     fflush(stdout);
 }
