@@ -51,11 +51,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BW_MSG   (1u << 20)
-#define SEQ_PKT  (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
-#define PP_ITERS 1000u       /* timed round trips per round (x IK_BENCH_SCALE) */
-#define BW_MSGS  64u         /* 1 MiB messages per round (x IK_BENCH_SCALE) */
-#define ROUNDS   15u         /* rounds per side (IK_BENCH_ROUNDS) */
+#define BW_MSG    (1u << 20)
+#define SEQ_PKT   (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
+#define PP_ITERS  1000u       /* timed round trips per round (x IK_BENCH_SCALE) */
+#define BW_MSGS   64u         /* 1 MiB messages per round (x IK_BENCH_SCALE) */
+#define ROUNDS    15u         /* rounds per side (IK_BENCH_ROUNDS) */
+/* A round also ends after this long (x IK_BENCH_SCALE), once it has the
+ * minimum: a loaded host then costs samples, not minutes. Warm-up: 1/5. */
+#define PP_CAP_MS 50u
+#define PP_MIN    200u
+#define BW_CAP_MS 80u
+#define BW_MIN    8u
 
 enum raw_kind { RAW_PIPE, RAW_FIFO, RAW_STREAM, RAW_SEQ, RAW_TCP };
 
@@ -392,38 +398,51 @@ static int round_trip(struct peer *p, char *buf, size_t n)
 
 /* warm + iters round trips of n bytes; p50/p99 of the timed ones, in us. */
 static int pp_round(struct peer *p, char *buf, size_t n, uint64_t warm, uint64_t iters,
-                    ikb_samples *s, double *p50, double *p99)
+                    uint64_t cap_ns, ikb_samples *s, double *p50, double *p99)
 {
     s->n = 0;
-    for (uint64_t i = 0; i < warm + iters; i++) {
+    uint64_t start = ikb_now_ns();
+    for (uint64_t i = 0; i < warm; i++) {
+        if (round_trip(p, buf, n) != 0)
+            return -1;
+        if (cap_ns && ikb_now_ns() - start >= cap_ns / 5)
+            break;
+    }
+    start = ikb_now_ns();
+    for (uint64_t i = 0; i < iters; i++) {
         uint64_t t0 = ikb_now_ns();
         if (round_trip(p, buf, n) != 0)
             return -1;
-        if (i >= warm)
-            ikb_samples_add(s, (double)(ikb_now_ns() - t0) / 1000.0);
+        uint64_t t1 = ikb_now_ns();
+        ikb_samples_add(s, (double)(t1 - t0) / 1000.0);
+        if (cap_ns && i + 1 >= PP_MIN && t1 - start >= cap_ns)
+            break;
     }
     *p50 = ikb_pct(s, 50);
     *p99 = ikb_pct(s, 99);
     return 0;
 }
 
-/* msgs 1 MiB messages, then wait for the sink's answer; GB/s. */
-static int bw_round(struct peer *p, char *buf, uint64_t msgs, double *gbs)
+/* Up to msgs 1 MiB messages (fewer once cap_ns passed, BW_MIN at least),
+ * then wait for the sink's answer to the last one; GB/s. */
+static int bw_round(struct peer *p, char *buf, uint64_t msgs, uint64_t cap_ns, double *gbs)
 {
-    uint64_t t0 = ikb_now_ns();
-    for (uint64_t i = 0; i < msgs; i++) {
-        buf[0] = i + 1 == msgs;
+    uint64_t t0 = ikb_now_ns(), sent = 0;
+    for (int last = 0; !last;) {
+        last = sent + 1 == msgs || (cap_ns && sent + 1 >= BW_MIN && ikb_now_ns() - t0 >= cap_ns);
+        buf[0] = (char)last;
         int rc =
             p->is_ik ? ik_send(p->ch, buf, BW_MSG, -1) : raw_send(p->wfd, buf, BW_MSG, p->packet);
         if (rc != 0)
             return -1;
+        sent++;
     }
     char c;
     size_t len;
     int rc = p->is_ik ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->packet);
     if (rc != 0)
         return -1;
-    *gbs = (double)BW_MSG * (double)msgs / ((double)(ikb_now_ns() - t0) / 1e9) / 1e9;
+    *gbs = (double)BW_MSG * (double)sent / ((double)(ikb_now_ns() - t0) / 1e9) / 1e9;
     return 0;
 }
 
@@ -451,6 +470,7 @@ static void pp_row(const struct tp *t, size_t n, int peer_cpu, const char *mode)
 {
     unsigned rounds = ikb_rounds(ROUNDS);
     uint64_t iters = ikb_iters(PP_ITERS), warm = iters / 10 + 10;
+    uint64_t cap = (uint64_t)(ikb_scale() * PP_CAP_MS * 1e6);
     double p50[2][99], p99[2][99];
     struct peer pe[2];
     sigpipe_set(t);
@@ -462,7 +482,8 @@ static void pp_row(const struct tp *t, size_t n, int peer_cpu, const char *mode)
     for (unsigned r = 0; r < rounds && ok; r++) {
         for (int k = 0; k < 2 && ok; k++) {
             int side = (int)(r & 1) ^ k; /* raw,ik / ik,raw / ... */
-            ok = pp_round(&pe[side], buf, n, warm, iters, &s, &p50[side][r], &p99[side][r]) == 0;
+            ok = pp_round(&pe[side], buf, n, warm, iters, cap, &s, &p50[side][r], &p99[side][r]) ==
+                 0;
         }
         if (ok && verbose)
             fprintf(stderr,
@@ -498,6 +519,7 @@ static void bw_row(const struct tp *t, int peer_cpu, const char *mode)
 {
     unsigned rounds = ikb_rounds(ROUNDS);
     uint64_t msgs = ikb_iters(BW_MSGS);
+    uint64_t cap = (uint64_t)(ikb_scale() * BW_CAP_MS * 1e6);
     double g[2][99];
     struct peer pe[2];
     sigpipe_set(t);
@@ -508,11 +530,11 @@ static void bw_row(const struct tp *t, int peer_cpu, const char *mode)
     double warm;
     /* Warm-up: fault in both sides' buffers and socket memory. */
     for (int side = 0; side < 2 && ok; side++)
-        ok = bw_round(&pe[side], buf, 8, &warm) == 0;
+        ok = bw_round(&pe[side], buf, BW_MIN, 0, &warm) == 0;
     for (unsigned r = 0; r < rounds && ok; r++) {
         for (int k = 0; k < 2 && ok; k++) {
             int side = (int)(r & 1) ^ k;
-            ok = bw_round(&pe[side], buf, msgs, &g[side][r]) == 0;
+            ok = bw_round(&pe[side], buf, msgs, cap, &g[side][r]) == 0;
         }
         if (ok && verbose)
             fprintf(stderr, "  %s %s bw round %u: raw %.2f | ik %.2f GB/s\n", mode, t->name, r,
@@ -603,8 +625,8 @@ static int run_one(int argc, char **argv, int cpu_a, int cpu_b)
     ikb_samples s = {0};
     double a = 0, b = 0;
     int rc = buf == NULL ? -1
-             : bw        ? bw_round(&p, buf, count, &a)
-                         : pp_round(&p, buf, n, 0, count, &s, &a, &b);
+             : bw        ? bw_round(&p, buf, count, 0, &a)
+                         : pp_round(&p, buf, n, 0, count, 0, &s, &a, &b);
     peer_stop(&p);
     printf("%s %s %s x%llu: %s %.2f %s\n", t->key, argv[3], argv[4], (unsigned long long)count,
            bw ? "GB/s" : "p50 us", a, rc == 0 ? "" : "FAILED");
@@ -635,11 +657,15 @@ int main(int argc, char **argv)
     } else {
         const size_t sizes[] = {64, 4096};
         char title[256];
-        printf("channel benchmark: %u rounds per side, alternating raw/ipckit; value = median "
-               "over rounds;\nspread = min-max of per-round ratios (ipckit/raw). CPUs %d and %d. "
-               "pipe/fifo rows: SIGPIPE\nignored; [SIGPIPE dfl] rows: default disposition "
-               "(ipckit masks it per write). Method: docs/bench.md\n",
-               ikb_rounds(ROUNDS), cpu_a, cpu_b);
+        printf(
+            "channel benchmark: %u rounds per side, alternating raw/ipckit; a round = up to %llu "
+            "round trips\n(%u ms) or %llu x 1 MiB (%u ms); value = median over rounds; spread = "
+            "min-max of per-round\nratios (ipckit/raw). CPUs %d and %d. pipe/fifo rows: "
+            "SIGPIPE ignored; [SIGPIPE dfl] rows:\ndefault disposition (ipckit masks it per "
+            "write). Method: docs/bench.md\n",
+            ikb_rounds(ROUNDS), (unsigned long long)ikb_iters(PP_ITERS),
+            (unsigned)(ikb_scale() * PP_CAP_MS), (unsigned long long)ikb_iters(BW_MSGS),
+            (unsigned)(ikb_scale() * BW_CAP_MS), cpu_a, cpu_b);
         for (int same = 0; same < 2; same++) {
             if ((!same && cpu_b < 0) || !want_table("lat", same))
                 continue; /* one CPU: no cross-CPU table */
