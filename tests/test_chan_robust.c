@@ -608,8 +608,9 @@ static void test_dgram_recv_forever_sees_peer_death(void **state)
     dgram_death_case(D_ACCEPTED, 0);
     dgram_death_case(D_DIALED, 0);
     dgram_death_case(D_PAIR, 0);
-    /* Without sock_diag: the dialer's pid (SCM_CREDENTIALS) + start time;
-     * the server's socket file. */
+    /* Without sock_diag: a connect() probe of the peer's address (the
+     * dialer's abstract autobind name; the server's socket file, held by
+     * an O_PATH fd). */
     dgram_death_case(D_ACCEPTED, 1);
     dgram_death_case(D_DIALED, 1);
 }

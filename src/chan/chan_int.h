@@ -129,13 +129,16 @@ extern const struct ik__io_ops ik__io_upkt_ops;   /* Unix seqpacket: packets + f
 extern const struct ik__io_ops ik__io_udgram_ops; /* Unix datagram */
 extern const struct ik__io_ops ik__io_pipe_ops;   /* read/write on pipes, SIGPIPE blocked */
 void ik__io_init(struct ik__io *io, const struct ik__io_ops *ops, int rfd, int wfd);
-/* Build io as a Unix datagram layer around fd (rfd == wfd). peer_pid: the
- * peer process if known (SCM_CREDENTIALS of its hello), else 0: used to
- * notice the peer's death where sock_diag is missing. 0 or IK_ENOMEM. */
-int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid);
-/* Dialed datagram channel: remember the server's socket file (path), for
- * the peer check where sock_diag is missing. 0 or IK_ENOMEM. */
-int ik__udgram_watch_path(struct ik__io *io, const char *path);
+/* Build io as a Unix datagram layer around fd (rfd == wfd). 0 or
+ * IK_ENOMEM. */
+int ik__udgram_io_init(struct ik__io *io, int fd);
+/* Remember the peer's address for the peer check where sock_diag is
+ * missing: path (a socket file, held by an O_PATH fd) or, with path NULL,
+ * sa/len (a filesystem address is held the same way, an abstract one kept
+ * as is). Best effort: without it the check says "alive". */
+struct sockaddr_un;
+void ik__udgram_watch_addr(struct ik__io *io, const struct sockaddr_un *sa, socklen_t len,
+                           const char *path);
 /* Tests: 1 makes datagram peer checks skip sock_diag (the fallbacks). */
 void ik__udgram_test_no_diag(int on);
 /* Tests: 1 makes every pipe layer use private O_NONBLOCK reopenings

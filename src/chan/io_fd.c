@@ -291,13 +291,17 @@ const struct ik__io_ops ik__io_upkt_ops = {
  *     (every fd of it closed: the peer process died or closed it). This is
  *     the socket itself, so pid reuse cannot fool it and a peer socket
  *     handed on to a live child counts as alive.
- *  2. Without sock_diag (kernel without CONFIG_UNIX_DIAG): the peer process
- *     learnt at connect (SCM_CREDENTIALS of the dialer's hello) with its
- *     start time, checked with ik__proc_alive (pid reuse safe); on the
- *     dialed side the server's socket file: still the inode we connected
- *     to, and a probe connect() is not refused. Not SO_PEERCRED of a
- *     socketpair: that names its creator, who may have handed both ends
- *     on. Unknown peer (pairs): wait as before.
+ *  2. Without sock_diag (kernel without CONFIG_UNIX_DIAG, or no netlink in
+ *     a sandbox): the peer's address probed with connect() from a fresh
+ *     datagram socket. ECONNREFUSED means no socket is bound there any more:
+ *     gone. A live peer answers EPERM (it is connected to us) and anything
+ *     else counts as alive. A filesystem address is held by an O_PATH fd
+ *     taken at connect time and probed as /proc/self/fd/N, so unlinking or
+ *     replacing the name (a server that closed its listener but keeps the
+ *     channel, a gc) changes nothing. An abstract address is probed as is
+ *     (a reused name only ever looks alive). Not the peer's pid: a socket
+ *     handed to a child outlives the process that connected it. Unknown
+ *     peer address (pairs, adopted fds): wait as before.
  * Reads never block inside the layer (MSG_DONTWAIT): the channel layer
  * waits through udgram_wait.
  */
@@ -305,11 +309,9 @@ const struct ik__io_ops ik__io_upkt_ops = {
 
 struct udgram_priv {
     int watch;      /* connected at setup: check the peer while waiting */
-    pid_t pid;      /* fallback: peer process (0 unknown) */
-    uint64_t start; /* and its start time */
-    char *path;     /* fallback (dialed): the server's socket file */
-    dev_t dev;      /* and its inode when we connected */
-    ino_t ino;
+    int opath;      /* fallback: O_PATH fd of the peer's socket file, or -1 */
+    socklen_t alen; /* fallback: the peer's abstract address (alen > 0) */
+    struct sockaddr_un addr;
 };
 
 static atomic_int dgram_no_diag;
@@ -319,7 +321,7 @@ void ik__udgram_test_no_diag(int on)
     atomic_store(&dgram_no_diag, on);
 }
 
-int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid)
+int ik__udgram_io_init(struct ik__io *io, int fd)
 {
     struct udgram_priv *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -327,44 +329,64 @@ int ik__udgram_io_init(struct ik__io *io, int fd, pid_t peer_pid)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     p->watch = getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
-    if (peer_pid > 0 && peer_pid != getpid() && ik__proc_start_time(peer_pid, &p->start) == 0)
-        p->pid = peer_pid;
+    p->opath = -1;
     ik__io_init(io, &ik__io_udgram_ops, fd, fd);
     io->ctx = p;
     return 0;
 }
 
-int ik__udgram_watch_path(struct ik__io *io, const char *path)
+void ik__udgram_watch_addr(struct ik__io *io, const struct sockaddr_un *sa, socklen_t len,
+                           const char *path)
 {
     struct udgram_priv *p = io->ctx;
-    struct stat st;
-    if (p == NULL || lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
-        return 0; /* nothing to watch: the fallback stays "unknown" */
-    size_t n = strlen(path) + 1;
-    if ((p->path = malloc(n)) == NULL)
-        return IK_ENOMEM;
-    memcpy(p->path, path, n);
-    p->dev = st.st_dev;
-    p->ino = st.st_ino;
-    return 0;
+    const size_t off = offsetof(struct sockaddr_un, sun_path);
+    if (p == NULL || p->opath >= 0 || p->alen > 0)
+        return;
+    char buf[sizeof(sa->sun_path) + 1];
+    if (path == NULL && sa != NULL && len > off && sa->sun_path[0] != '\0') {
+        size_t n = (size_t)len - off;
+        if (n > sizeof(sa->sun_path))
+            n = sizeof(sa->sun_path);
+        memcpy(buf, sa->sun_path, n);
+        buf[n] = '\0';
+        path = buf;
+    }
+    if (path != NULL) {
+        int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))) {
+            close(fd);
+            fd = -1;
+        }
+        p->opath = fd; /* -1: nothing to watch, the fallback says "unknown" */
+    } else if (sa != NULL && len > off + 1 && len <= sizeof(*sa)) {
+        memcpy(&p->addr, sa, len);
+        p->alen = len;
+    }
 }
 
-/* Fallback for a dialed channel: is a socket still bound at the server's
- * path, the one we connected to? */
-static int path_server_alive(const struct udgram_priv *p)
+/* Fallback: 0 if nothing is bound at the peer's address any more, else 1
+ * (alive, or cannot tell). */
+static int addr_peer_alive(const struct udgram_priv *p)
 {
-    struct stat st;
-    if (lstat(p->path, &st) != 0 || st.st_dev != p->dev || st.st_ino != p->ino)
-        return 0; /* removed or replaced: our server is gone */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t n = strlen(p->path);
-    if (n >= sizeof(sa.sun_path))
+    socklen_t len;
+    if (p->opath >= 0) {
+        int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", p->opath);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
+    } else if (p->alen > 0) {
+        sa = p->addr;
+        len = p->alen;
+    } else {
         return 1;
-    memcpy(sa.sun_path, p->path, n + 1);
+    }
     int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
-        return 1; /* cannot tell */
-    int r = connect(s, (struct sockaddr *)&sa, sizeof(sa));
+        return 1;
+    int r;
+    do
+        r = connect(s, (struct sockaddr *)&sa, len);
+    while (r != 0 && errno == EINTR);
     int e = errno;
     close(s);
     return r == 0 || e != ECONNREFUSED;
@@ -444,11 +466,7 @@ static int udgram_peer_alive(const struct ik__io *io)
         if (ino >= 0)
             return ino != 0;
     }
-    if (p->pid > 0)
-        return ik__proc_alive(p->pid, p->start);
-    if (p->path != NULL)
-        return path_server_alive(p);
-    return 1;
+    return addr_peer_alive(p);
 }
 
 static int udgram_wait(struct ik__io *io, uint64_t deadline)
@@ -502,8 +520,8 @@ static ssize_t udgram_writev(struct ik__io *io, const struct iovec *iov, int n, 
 static void udgram_close(struct ik__io *io)
 {
     struct udgram_priv *p = io->ctx;
-    if (p != NULL)
-        free(p->path);
+    if (p != NULL && p->opath >= 0)
+        close(p->opath);
     free(io->ctx);
     io->ctx = NULL;
     fd_close(io);
@@ -524,15 +542,25 @@ const struct ik__io_ops ik__io_udgram_ops = {
  * The fds of a pipe channel may be the caller's (ik_chan_from_fd) and share
  * their open file description with other processes, so their status flags
  * are never changed. Non-blocking I/O is per call instead: preadv2/pwritev2
- * with RWF_NOWAIT. A kernel (or file) that refuses RWF_NOWAIT gets private
- * O_NONBLOCK open file descriptions of the same pipe, opened through
- * /proc/self/fd/N (which, for a pipe or FIFO, creates a new description),
- * on first need; they live in io->ctx. Blocking calls (wait=1) use the
- * caller's fds as they are: a blocking one blocks, an O_NONBLOCK one gives
- * EAGAIN and the channel layer polls.
+ * with RWF_NOWAIT. A kernel (or file: FIFOs refuse it) that refuses
+ * RWF_NOWAIT gets private O_NONBLOCK open file descriptions of the same
+ * pipe, opened through /proc/self/fd/N (which, for a pipe or FIFO, creates a
+ * new description), on first need; they live in io->ctx. Where that reopening
+ * is refused too (the inode no longer grants this process access: a FIFO
+ * handed down from root to another uid, or chmod'ed after opening; no
+ * /proc), a call polls the caller's fd with timeout 0 and, when ready, makes
+ * one call that cannot wait: a read (a ready pipe returns what it has), or a
+ * write of at most PIPE_BUF bytes (POLLOUT means a free slot of a page, so
+ * such a write never waits and frames <= PIPE_BUF stay atomic). That last
+ * mode assumes no other reader (writer) races on the same pipe between the
+ * poll and the call. Blocking calls (wait=1) use the caller's fds as they
+ * are: a blocking one blocks, an O_NONBLOCK one gives EAGAIN and the channel
+ * layer polls.
  */
+enum { NB_UNSET = -1, NB_POLL = -2 }; /* pipe_priv slots besides an fd */
+
 struct pipe_priv {
-    int rnb, wnb; /* private O_NONBLOCK descriptions, -1 until opened */
+    int rnb, wnb; /* private O_NONBLOCK descriptions, NB_UNSET or NB_POLL */
 };
 
 static atomic_int pipe_force_reopen;
@@ -560,25 +588,27 @@ static int pipe_reopen(int fd, int acc)
     return nfd;
 }
 
-/* The private non-blocking fd for reading (POLLIN) or writing, opened now
- * if needed: the fd or a negative IK_E*. */
-static int pipe_nb_fd(struct ik__io *io, int writing)
+/* How a non-blocking call reaches the pipe for reading or writing: *out is
+ * the private non-blocking fd (opened now if needed) or NB_POLL. 0, or
+ * IK_ECLOSED (no reader: a write end cannot be opened) or IK_ENOMEM. */
+static int pipe_nb_fd(struct ik__io *io, int writing, int *out)
 {
     struct pipe_priv *p = io->ctx;
     if (p == NULL) {
         if ((p = malloc(sizeof(*p))) == NULL)
             return IK_ENOMEM;
-        p->rnb = p->wnb = -1;
+        p->rnb = p->wnb = NB_UNSET;
         io->ctx = p;
     }
     int *slot = writing ? &p->wnb : &p->rnb;
-    if (*slot < 0) {
+    if (*slot == NB_UNSET) {
         int fd = pipe_reopen(writing ? io->wfd : io->rfd, writing ? O_WRONLY : O_RDONLY);
-        if (fd < 0)
+        if (fd == IK_ECLOSED)
             return fd;
-        *slot = fd;
+        *slot = fd >= 0 ? fd : NB_POLL;
     }
-    return *slot;
+    *out = *slot;
+    return 0;
 }
 
 static int nowait_refused(int e)
@@ -586,31 +616,58 @@ static int nowait_refused(int e)
     return e == EOPNOTSUPP || e == EINVAL || e == ENOSYS;
 }
 
+/* Is fd ready for events right now? 1, 0 (errno = EAGAIN) or -1 (errno). */
+static int ready_now(int fd, short events)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int k = poll(&pfd, 1, 0);
+    if (k == 0)
+        errno = EAGAIN;
+    return k;
+}
+
+/* NB_POLL reading: a ready pipe's read returns what it has (or EOF). */
+static ssize_t poll_read(int fd, void *buf, size_t n)
+{
+    int k = ready_now(fd, POLLIN);
+    return k <= 0 ? -1 : read(fd, buf, n);
+}
+
+/* NB_POLL writing: at most PIPE_BUF bytes, which a free slot always holds. */
+static ssize_t poll_writev(int fd, const struct iovec *iov, int n)
+{
+    int k = ready_now(fd, POLLOUT);
+    if (k <= 0)
+        return -1;
+    struct iovec lim[8];
+    size_t budget = PIPE_BUF;
+    int m = 0;
+    for (int i = 0; i < n && m < (int)(sizeof(lim) / sizeof(lim[0])) && budget > 0; i++) {
+        size_t take = iov[i].iov_len < budget ? iov[i].iov_len : budget;
+        lim[m++] = (struct iovec){iov[i].iov_base, take};
+        budget -= take;
+    }
+    return writev(fd, lim, m);
+}
+
 static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
     struct iovec v = {buf, n};
-    struct pipe_priv *p = io->ctx;
     for (;;) {
         ssize_t r;
+        struct pipe_priv *p = io->ctx;
         if (wait) {
             r = read(io->rfd, buf, n);
-        } else if (p == NULL && !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed)) {
+        } else if ((p == NULL || p->rnb == NB_UNSET) &&
+                   !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed) &&
+                   ((r = preadv2(io->rfd, &v, 1, -1, RWF_NOWAIT)) >= 0 || !nowait_refused(errno))) {
             /* One call; it cannot block even if another reader of a shared
              * pipe takes the bytes that a poll() would have announced. */
-            r = preadv2(io->rfd, &v, 1, -1, RWF_NOWAIT);
-            if (r < 0 && nowait_refused(errno)) {
-                int fd = pipe_nb_fd(io, 0);
-                if (fd < 0)
-                    return fd;
-                p = io->ctx;
-                continue;
-            }
         } else {
-            int fd = pipe_nb_fd(io, 0);
-            if (fd < 0)
-                return fd;
-            p = io->ctx;
-            r = read(fd, buf, n);
+            int fd, rc = pipe_nb_fd(io, 0, &fd);
+            if (rc != 0)
+                return rc;
+            r = fd >= 0 ? read(fd, buf, n) : poll_read(io->rfd, buf, n);
         }
         if (r >= 0)
             return r;
@@ -620,7 +677,8 @@ static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
     }
 }
 
-/* One write attempt (EINTR retried): the count, or -1 with *e set. */
+/* One write attempt (EINTR retried): the count, or -1 with *e set (an errno
+ * or, negated, an IK_E*). */
 static ssize_t pipe_write_once(struct ik__io *io, const struct iovec *iov, int n, int wait, int *e)
 {
     for (;;) {
@@ -628,24 +686,18 @@ static ssize_t pipe_write_once(struct ik__io *io, const struct iovec *iov, int n
         struct pipe_priv *p = io->ctx;
         if (wait) {
             r = writev(io->wfd, iov, n);
-        } else if ((p == NULL || p->wnb < 0) &&
-                   !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed)) {
-            r = pwritev2(io->wfd, iov, n, -1, RWF_NOWAIT);
-            if (r < 0 && nowait_refused(errno)) {
-                int fd = pipe_nb_fd(io, 1);
-                if (fd < 0) {
-                    *e = -fd;
-                    return -1;
-                }
-                continue;
-            }
+        } else if ((p == NULL || p->wnb == NB_UNSET) &&
+                   !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed) &&
+                   ((r = pwritev2(io->wfd, iov, n, -1, RWF_NOWAIT)) >= 0 ||
+                    !nowait_refused(errno))) {
+            /* done: one call that cannot wait */
         } else {
-            int fd = pipe_nb_fd(io, 1);
-            if (fd < 0) {
-                *e = -fd;
+            int fd, rc = pipe_nb_fd(io, 1, &fd);
+            if (rc != 0) {
+                *e = -rc;
                 return -1;
             }
-            r = writev(fd, iov, n);
+            r = fd >= 0 ? writev(fd, iov, n) : poll_writev(io->wfd, iov, n);
         }
         if (r >= 0)
             return r;

@@ -345,11 +345,12 @@ static int dgram_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadl
             close(fd);
             return rc;
         }
-        int rc = ik__udgram_io_init(io, fd, cr.pid);
+        int rc = ik__udgram_io_init(io, fd);
         if (rc != 0) {
             close(fd);
             return rc;
         }
+        ik__udgram_watch_addr(io, &from, m.msg_namelen, NULL);
         l->aux = 1;
         return 0;
     }
@@ -434,14 +435,11 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
         }
     }
     if (type == SOCK_DGRAM) {
-        if ((rc = ik__udgram_io_init(io, fd, 0)) != 0) {
+        if ((rc = ik__udgram_io_init(io, fd)) != 0) {
             close(fd);
             return rc;
         }
-        if (!abstract && (rc = ik__udgram_watch_path(io, path)) != 0) {
-            io->ops->close(io);
-            return rc;
-        }
+        ik__udgram_watch_addr(io, &a.sa, a.len, abstract ? NULL : path);
     } else {
         ik__io_init(io, ops, fd, fd);
     }
@@ -490,7 +488,7 @@ static int seq_adopt(struct ik__io *io, int rfd, int wfd)
 static int dgram_adopt(struct ik__io *io, int rfd, int wfd)
 {
     int rc = ik__sock_adopt(io, rfd, wfd, SOCK_DGRAM, AF_UNIX, &ik__io_udgram_ops);
-    return rc != 0 ? rc : ik__udgram_io_init(io, rfd, 0);
+    return rc != 0 ? rc : ik__udgram_io_init(io, rfd);
 }
 
 static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik__io_ops *ops)
@@ -514,8 +512,8 @@ static int dgram_pair(struct ik__io *a, struct ik__io *b)
     ik__opts_default(&o);
     grow_buffers(sv[0], &o);
     grow_buffers(sv[1], &o);
-    int rc = ik__udgram_io_init(a, sv[0], 0);
-    if (rc == 0 && (rc = ik__udgram_io_init(b, sv[1], 0)) != 0)
+    int rc = ik__udgram_io_init(a, sv[0]);
+    if (rc == 0 && (rc = ik__udgram_io_init(b, sv[1])) != 0)
         a->ops->close(a); /* closes sv[0] */
     else if (rc != 0)
         close(sv[0]);
