@@ -54,13 +54,14 @@
 #define BW_MSG    (1u << 20)
 #define SEQ_PKT   (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
 #define PP_ITERS  1000u       /* timed round trips per round (x IK_BENCH_SCALE) */
-#define BW_MSGS   64u         /* 1 MiB messages per round (x IK_BENCH_SCALE) */
-#define ROUNDS    15u         /* rounds per side (IK_BENCH_ROUNDS) */
+#define BW_MSGS   128u        /* 1 MiB messages per round (x IK_BENCH_SCALE) */
+#define ROUNDS    15u         /* latency rounds per side (IK_BENCH_ROUNDS) */
+#define BW_ROUNDS 11u         /* bandwidth rounds per side (IK_BENCH_ROUNDS) */
 /* A round also ends after this long (x IK_BENCH_SCALE), once it has the
  * minimum: a loaded host then costs samples, not minutes. Warm-up: 1/5. */
 #define PP_CAP_MS 50u
 #define PP_MIN    200u
-#define BW_CAP_MS 80u
+#define BW_CAP_MS 120u
 #define BW_MIN    8u
 
 enum raw_kind { RAW_PIPE, RAW_FIFO, RAW_STREAM, RAW_SEQ, RAW_TCP };
@@ -517,7 +518,7 @@ static void pp_row(const struct tp *t, size_t n, int peer_cpu, const char *mode)
 
 static void bw_row(const struct tp *t, int peer_cpu, const char *mode)
 {
-    unsigned rounds = ikb_rounds(ROUNDS);
+    unsigned rounds = ikb_rounds(BW_ROUNDS);
     uint64_t msgs = ikb_iters(BW_MSGS);
     uint64_t cap = (uint64_t)(ikb_scale() * BW_CAP_MS * 1e6);
     double g[2][99];
@@ -657,15 +658,15 @@ int main(int argc, char **argv)
     } else {
         const size_t sizes[] = {64, 4096};
         char title[256];
-        printf(
-            "channel benchmark: %u rounds per side, alternating raw/ipckit; a round = up to %llu "
-            "round trips\n(%u ms) or %llu x 1 MiB (%u ms); value = median over rounds; spread = "
-            "min-max of per-round\nratios (ipckit/raw). CPUs %d and %d. pipe/fifo rows: "
-            "SIGPIPE ignored; [SIGPIPE dfl] rows:\ndefault disposition (ipckit masks it per "
-            "write). Method: docs/bench.md\n",
-            ikb_rounds(ROUNDS), (unsigned long long)ikb_iters(PP_ITERS),
-            (unsigned)(ikb_scale() * PP_CAP_MS), (unsigned long long)ikb_iters(BW_MSGS),
-            (unsigned)(ikb_scale() * BW_CAP_MS), cpu_a, cpu_b);
+        printf("channel benchmark: %u (bandwidth: %u) rounds per side, alternating raw/ipckit; a "
+               "round = up to\n%llu round trips (%u ms) or %llu x 1 MiB (%u ms); value = median "
+               "over rounds; spread = "
+               "min-max of per-round\nratios (ipckit/raw). CPUs %d and %d. pipe/fifo rows: "
+               "SIGPIPE ignored; [SIGPIPE dfl] rows:\ndefault disposition (ipckit masks it per "
+               "write). Method: docs/bench.md\n",
+               ikb_rounds(ROUNDS), ikb_rounds(BW_ROUNDS), (unsigned long long)ikb_iters(PP_ITERS),
+               (unsigned)(ikb_scale() * PP_CAP_MS), (unsigned long long)ikb_iters(BW_MSGS),
+               (unsigned)(ikb_scale() * BW_CAP_MS), cpu_a, cpu_b);
         for (int same = 0; same < 2; same++) {
             if ((!same && cpu_b < 0) || !want_table("lat", same))
                 continue; /* one CPU: no cross-CPU table */
