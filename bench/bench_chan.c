@@ -4,8 +4,9 @@
  * seqpacket, tcp and tls. Each ipckit number is printed beside the raw
  * system-call equivalent (the same kind of fd, blocking read/write or
  * send/recv of the same bytes) measured in the same run. TLS is compared with
- * raw TCP (its extra cost is the cipher). Goal: <= 1.10x raw for every
- * non-TLS transport. Reports, never asserts. Methodology: docs/bench.md.
+ * raw TCP, so its ratio is the whole cost of TLS (cipher, records, syscalls).
+ * Goal: <= 1.10x raw for every non-TLS transport. Reports, never asserts.
+ * Methodology and measured numbers: docs/bench.md.
  *
  * Noise control (a small VM's wake-up latency drifts by +-15% over seconds):
  * - Each row keeps BOTH peers alive, a raw echo process and an ipckit echo
