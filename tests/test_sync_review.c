@@ -95,9 +95,7 @@ static int child_fake_sleeper(int argc, char **argv)
         return 12;
     if (ik__futex_wait((uint32_t *)word, v | IK__SEM_SLEEPERS, UINT64_MAX, true) != 0)
         return 13;
-    if (ik__sem_units(atomic_load(word)) == 0)
-        return 14; /* not woken by the post: the test proves nothing */
-    raise(SIGKILL);
+    raise(SIGKILL); /* (the other sleeper may have taken the unit already) */
     return 15;
 }
 
@@ -107,7 +105,9 @@ static int child_sem_wait(int argc, char **argv)
     ik_sem *s;
     if (ik_sem_open(&s, argv[0], 0, 0) != 0)
         return 10;
-    return ik_sem_wait(s) == 0 ? 0 : 11;
+    int rc = ik_sem_wait(s);
+    ik_sem_close(s);
+    return rc == 0 ? 0 : 11;
 }
 
 /* Two sleepers; the post wakes the first (futex queues are FIFO), which is
@@ -185,6 +185,10 @@ static int child_two_waits(int argc, char **argv)
     else if (rc == 0 && ik_mutex_unlock(m) != 0)
         return 14;
     pthread_join(th, NULL);
+    ik_sem_close(s);
+    ik_mutex_close(m);
+    ik_mutex_close(n);
+    ik_shm_close(shm);
     if (rc == IK_EDEADLK || atomic_load(&t.rc) == IK_EDEADLK)
         return 20;
     return rc == 0 && atomic_load(&t.rc) == 0 ? 0 : 15;
@@ -202,14 +206,17 @@ static int child_mx_sem(int argc, char **argv)
     if (ik_mutex_lock(m) != 0)
         return 11;
     ikts_bump(&a->ready);
-    int rc = ik_sem_wait(s);
+    int rc = ik_sem_wait(s), ret = 0;
     if (rc == IK_EDEADLK) {
         atomic_fetch_add(&a->deadlk, 1);
-        return ik_mutex_unlock(m) == 0 ? 20 : 12;
+        ret = ik_mutex_unlock(m) == 0 ? 20 : 12;
+    } else if (rc != 0 || ik_sem_post(s) != 0 || ik_mutex_unlock(m) != 0) {
+        ret = 13;
     }
-    if (rc != 0 || ik_sem_post(s) != 0 || ik_mutex_unlock(m) != 0)
-        return 13;
-    return 0;
+    ik_sem_close(s);
+    ik_mutex_close(m);
+    ik_shm_close(shm);
+    return ret;
 }
 
 /* Entries of p (want_p of them) and q (want_q) are all in the registry and
@@ -306,6 +313,8 @@ static int child_consumer(int argc, char **argv)
             return 11;
         atomic_fetch_add(&a->consumed, 1);
     }
+    ik_sem_close(s);
+    ik_shm_close(shm);
     return 0;
 }
 
@@ -327,6 +336,8 @@ static int child_poster(int argc, char **argv)
         if (i % per == 0)
             sched_yield();
     }
+    ik_sem_close(s);
+    ik_shm_close(shm);
     return 0;
 }
 
@@ -480,7 +491,7 @@ static void *thr_post(void *p)
     struct ov *o = p;
     atomic_fetch_add(&o->arrived, 1);
     while (!atomic_load(&o->go))
-        ik__cpu_relax();
+        sched_yield();
     int rc = ik_sem_post(&o->sem);
     atomic_fetch_add(rc == 0 ? &o->ok : rc == IK_EOVERFLOW ? &o->overflow : &o->other, 1);
     return NULL;
@@ -536,6 +547,127 @@ static void test_foreign_version_in_place(void **state)
     assert_ok(ik_sem_destroy(&s));
 }
 
+/* ---- robust pthread locks: a woken waiter killed before it locks ------- */
+
+#define FUTEX_WAITERS_BIT 0x80000000u
+
+/* Sleep on a robust pthread mutex's lock word exactly as glibc's waiters do
+ * (set FUTEX_WAITERS, FUTEX_WAIT on it), and be killed (-9) right after the
+ * unlock's wake-up, before taking the lock. */
+static int fake_robust_waiter(unsigned *word)
+{
+    unsigned v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    if ((v & 0x3fffffffu) == 0)
+        return 21; /* not held: the test is set up wrong */
+    if (!(v & FUTEX_WAITERS_BIT) &&
+        !__atomic_compare_exchange_n(word, &v, v | FUTEX_WAITERS_BIT, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return 22;
+    if (ik__futex_wait(word, v | FUTEX_WAITERS_BIT, UINT64_MAX, true) != 0)
+        return 23;
+    raise(SIGKILL);
+    return 24;
+}
+
+/* argv: undo sem. A waiter on its guard, killed when woken. */
+static int child_fake_guard_waiter(int argc, char **argv)
+{
+    ik_sem *s;
+    if (ik_sem_open(&s, argv[0], 0, 0) != 0)
+        return 10;
+    struct ik__sem *is = (struct ik__sem *)(void *)s;
+    return fake_robust_waiter((unsigned *)&is->guard.__data.__lock);
+}
+
+/* argv: sem. One post. */
+static int child_sem_post(int argc, char **argv)
+{
+    ik_sem *s;
+    if (ik_sem_open(&s, argv[0], 0, 0) != 0)
+        return 10;
+    int rc = ik_sem_post(s);
+    ik_sem_close(s);
+    return rc == 0 ? 0 : 11;
+}
+
+struct mx_area {
+    ik_mutex m;
+};
+
+/* argv: area holding an in-place ik_mutex. A waiter killed when woken. */
+static int child_fake_mutex_waiter(int argc, char **argv)
+{
+    ik_shm *shm;
+    if (ik_shm_open(&shm, argv[0], 0) != 0)
+        return 10;
+    struct mx_area *a = ik_shm_ptr(shm);
+    return fake_robust_waiter((unsigned *)&((pthread_mutex_t *)(void *)&a->m)->__data.__lock);
+}
+
+/* argv: area. Lock (the inline fast path) and unlock the in-place mutex. */
+static int child_mutex_lock(int argc, char **argv)
+{
+    ik_shm *shm;
+    if (ik_shm_open(&shm, argv[0], 0) != 0)
+        return 10;
+    struct mx_area *a = ik_shm_ptr(shm);
+    int rc = ik_mutex_lock(&a->m);
+    if (rc == 0)
+        rc = ik_mutex_unlock(&a->m);
+    ik_shm_close(shm);
+    return rc == 0 ? 0 : 11;
+}
+
+/* The lock is held here; `first` sleeps on it and is killed when the unlock
+ * wakes it (futex queues are FIFO); `second` must then get the lock by
+ * itself: glibc's waiters sleep untimed, and the unlock woke only one. */
+static void expect_second_waiter_goes_on(pthread_mutex_t *lock, const char *first_role,
+                                         const char *second_role, const char *arg)
+{
+    pid_t w = ikt_spawn(-1, first_role, arg, NULL);
+    wait_in_futex(w);
+    pid_t x = ikt_spawn(-1, second_role, arg, NULL);
+    wait_in_futex(x);
+    assert_int_equal(pthread_mutex_unlock(lock), 0);
+    assert_int_equal(ikt_wait(w), 128 + SIGKILL);
+    int st = wait_bounded(x);
+    if (st < 0) {
+        kill(x, SIGKILL);
+        ikt_wait(x);
+        fail_msg("%s slept beside a free lock after the woken waiter was killed", second_role);
+    }
+    assert_int_equal(st, 0);
+}
+
+static void test_guard_woken_waiter_killed(void **state)
+{
+    const char *name = ikt_name("rv-guard");
+    ik_sem *s;
+    assert_ok(ik_sem_open(&s, name, 0, IK_CREATE | IK_EXCL | IK_SEM_UNDO));
+    struct ik__sem *is = (struct ik__sem *)(void *)s;
+    assert_int_equal(pthread_mutex_lock(&is->guard), 0); /* as a poster inside */
+    expect_second_waiter_goes_on(&is->guard, "fake-guard-waiter", "sem-post", name);
+    assert_int_equal(ik_sem_value(s), 1);
+    ik_sem_close(s);
+    assert_ok(ik_sync_unlink(name));
+}
+
+static void test_mutex_woken_waiter_killed(void **state)
+{
+    const char *aname = ikt_name("rv-mxarea");
+    ik_shm *shm;
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct mx_area), 0));
+    struct mx_area *a = ik_shm_ptr(shm);
+    assert_ok(ik_mutex_init(&a->m, 0));
+    assert_ok(ik_mutex_lock(&a->m));
+    expect_second_waiter_goes_on((pthread_mutex_t *)(void *)&a->m, "fake-mutex-waiter",
+                                 "mutex-lock", aname);
+    assert_ok(ik_mutex_lock(&a->m));
+    assert_ok(ik_mutex_unlock(&a->m));
+    assert_ok(ik_mutex_destroy(&a->m));
+    free_area(aname, shm);
+}
+
 static const struct ikt_child_role roles[] = {
     {"fake-sleeper", child_fake_sleeper},
     {"sem-wait", child_sem_wait},
@@ -544,6 +676,10 @@ static const struct ikt_child_role roles[] = {
     {"consumer", child_consumer},
     {"poster", child_poster},
     {"victim", child_victim},
+    {"fake-guard-waiter", child_fake_guard_waiter},
+    {"sem-post", child_sem_post},
+    {"fake-mutex-waiter", child_fake_mutex_waiter},
+    {"mutex-lock", child_mutex_lock},
     {NULL, NULL},
 };
 
@@ -552,6 +688,8 @@ int main(int argc, char **argv)
     ikt_child_dispatch(argc, argv, roles);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_woken_sleeper_killed),
+        cmocka_unit_test(test_guard_woken_waiter_killed),
+        cmocka_unit_test(test_mutex_woken_waiter_killed),
         cmocka_unit_test(test_undo_holder_thread_can_progress),
         cmocka_unit_test(test_stress_plain_kill_waiters),
         cmocka_unit_test(test_stress_undo_kill_waiters),

@@ -110,8 +110,9 @@ IK_EXPORT IK_NODISCARD int ik_mutex_unlock(ik_mutex *m);
 IK_EXPORT IK_NODISCARD int ik_mutex_consistent(ik_mutex *m);
 
 /* Inline fast paths. ik_mutex_lock and ik_mutex_unlock are also macros that
- * take the uncontended path inline (a magic check, then the robust pthread
- * mutex inside), so they cost what a bare pthread_mutex_lock costs; named
+ * take the uncontended path inline (a magic check, then a trylock or unlock
+ * of the robust pthread mutex inside), so they cost what a bare
+ * pthread_mutex_lock costs; contention (sliced sleeps), named
  * mutexes and every error go to the out-of-line functions. The symbols stay
  * for (ik_mutex_lock)(m), function pointers and other languages. Define
  * IK_NO_INLINE to use only the symbols. The head layout below is ABI for
@@ -140,8 +141,12 @@ IK_NODISCARD static inline int ik__mutex_lock_inline(ik_mutex *m)
     if (__builtin_expect(
             m == NULL || h->magic != IK__MUTEX_MAGIC || (h->flags & IK__MUTEX_FLAG_NAMED) != 0, 0))
         return (ik_mutex_lock)(m);
-    int e = pthread_mutex_lock(&h->pm);
-    return __builtin_expect(e == 0, 1) ? 0 : ik__mutex_err(e);
+    /* A trylock: blocking (in slices) and the other errors are out of line;
+     * an owner-dead acquire holds the lock already. */
+    int e = pthread_mutex_trylock(&h->pm);
+    if (__builtin_expect(e == 0, 1))
+        return 0;
+    return e == EOWNERDEAD ? IK_EOWNERDEAD : (ik_mutex_lock)(m);
 }
 
 IK_NODISCARD static inline int ik__mutex_unlock_inline(ik_mutex *m)

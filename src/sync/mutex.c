@@ -5,7 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#define FUTEX_TID_BITS 0x3fffffffu
+#define FUTEX_TID_BITS                     0x3fffffffu
+/* glibc's __owner of a not-recoverable robust mutex. */
+#define PTHREAD_MUTEX_NOTRECOVERABLE_OWNER 0x7fffffff
 
 static inline struct ik__mutex *M(ik_mutex *m)
 {
@@ -118,16 +120,17 @@ static void ns_to_ts(uint64_t ns, struct timespec *ts)
 static int mutex_slow(struct ik__mutex *m, uint64_t deadline)
 {
     bool named = (m->flags & IK__SYNC_NAMED) != 0;
-    if (!named && deadline == UINT64_MAX)
-        return ik__pt_err(pthread_mutex_lock(&m->pm));
+    if (!named)
+        return ik__pt_err(ik__robust_lock_sliced(&m->pm, deadline));
     struct ik__dl_wait w = IK__DL_WAIT_INIT;
     int rc;
     for (;;) {
-        uint64_t until = named ? ik__slice_end(deadline) : deadline;
+        /* Sliced: deadlock detection, and a woken waiter killed before it
+         * locks (see ik__robust_lock_sliced). */
+        uint64_t until = ik__slice_end(deadline);
         struct timespec ts;
         ns_to_ts(until, &ts);
-        int e = until == UINT64_MAX ? pthread_mutex_lock(&m->pm)
-                                    : pthread_mutex_clocklock(&m->pm, CLOCK_MONOTONIC, &ts);
+        int e = pthread_mutex_clocklock(&m->pm, CLOCK_MONOTONIC, &ts);
         if (e != ETIMEDOUT) {
             rc = ik__pt_err(e);
             break;
@@ -166,6 +169,10 @@ static __attribute__((noinline)) int mutex_lock(ik_mutex *mm, uint64_t deadline)
     struct ik__mutex *m = M(mm);
     if (m == NULL || m->magic != IK__MUTEX_MAGIC)
         return IK_EINVAL;
+    /* Left behind by a failed trylock (the inline fast path's): see
+     * notrec_fixup. */
+    if (m->pm.__data.__owner == PTHREAD_MUTEX_NOTRECOVERABLE_OWNER)
+        return notrec_fixup(m);
     int e = pthread_mutex_trylock(&m->pm);
     if (e == 0)
         return 0;
@@ -180,13 +187,9 @@ static __attribute__((noinline)) int mutex_lock(ik_mutex *mm, uint64_t deadline)
 
 int ik_mutex_lock(ik_mutex *mm)
 {
-    struct ik__mutex *m = M(mm);
-    /* In place: nothing to detect, glibc and the kernel do all the work. */
-    if (__builtin_expect(m != NULL && m->magic == IK__MUTEX_MAGIC && !(m->flags & IK__SYNC_NAMED),
-                         1)) {
-        int e = pthread_mutex_lock(&m->pm);
-        return __builtin_expect(e == 0, 1) ? 0 : ik__pt_err(e);
-    }
+    /* Never an untimed pthread_mutex_lock: its waiters sleep until one is
+     * woken, and a woken waiter killed before it locks would leave the
+     * others asleep beside a free lock (sliced in mutex_slow). */
     return mutex_lock(mm, UINT64_MAX);
 }
 

@@ -131,6 +131,10 @@ bool ik__pmutex_kind_ok(const pthread_mutex_t *m, bool errorcheck);
  * UINT64_MAX: wait; guard sections are short), so a process stopped inside
  * a guard section cannot hold a timed wait past its deadline. */
 int ik__guard_lock_until(pthread_mutex_t *g, uint64_t deadline);
+/* pthread_mutex_clocklock in IK__SLICE_NS slices up to deadline (UINT64_MAX:
+ * none): a woken waiter killed before it locks swallows the unlock's only
+ * wake-up. Returns the pthread error number. */
+int ik__robust_lock_sliced(pthread_mutex_t *m, uint64_t deadline);
 /* min(deadline, now + IK__SLICE_NS). */
 uint64_t ik__slice_end(uint64_t deadline);
 

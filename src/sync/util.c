@@ -107,23 +107,30 @@ bool ik__pmutex_kind_ok(const pthread_mutex_t *m, bool errorcheck)
 
 int ik__guard_lock(pthread_mutex_t *g)
 {
-    int e = pthread_mutex_lock(g);
-    if (e == 0)
-        return 0;
-    if (e == EOWNERDEAD) {
-        (void)pthread_mutex_consistent(g);
-        return 1;
+    return ik__guard_lock_until(g, UINT64_MAX);
+}
+
+int ik__robust_lock_sliced(pthread_mutex_t *m, uint64_t deadline)
+{
+    /* Never one untimed sleep: an unlock wakes one waiter, and if that one
+     * is killed before it takes the lock, no one else is woken (the kernel
+     * repairs the death of an owner, not of a woken waiter); the others
+     * would sleep beside a free lock forever. Each slice re-tries it. */
+    for (;;) {
+        uint64_t until = ik__slice_end(deadline);
+        struct timespec ts = {.tv_sec = (time_t)(until / 1000000000u),
+                              .tv_nsec = (long)(until % 1000000000u)};
+        int e = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+        if (e != ETIMEDOUT || until >= deadline)
+            return e;
     }
-    return ik__pt_err(e);
 }
 
 int ik__guard_lock_until(pthread_mutex_t *g, uint64_t deadline)
 {
-    if (deadline == 0 || deadline == UINT64_MAX)
-        return ik__guard_lock(g);
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
-                          .tv_nsec = (long)(deadline % 1000000000u)};
-    int e = pthread_mutex_clocklock(g, CLOCK_MONOTONIC, &ts);
+    int e = pthread_mutex_trylock(g);
+    if (e == EBUSY)
+        e = ik__robust_lock_sliced(g, deadline == 0 ? UINT64_MAX : deadline);
     if (e == 0)
         return 0;
     if (e == EOWNERDEAD) {
