@@ -8,7 +8,11 @@
  *     listener (unlinking the socket file) but keeps the channel is not a
  *     dead peer (it was IK_EPEERDEAD after one liveness slice); nor is a
  *     dialer that handed its socket to a child and exited (the fallback
- *     watched the dialer's pid). */
+ *     watched the dialer's pid).
+ *  3. A fifo:// client that goes away between the listener's open of the
+ *     down FIFO and its one-byte answer no longer kills the listener with
+ *     SIGPIPE (a plain write()). A race: the test runs the handshake many
+ *     times against a listener process with SIGPIPE at its default. */
 #include "helpers.h"
 #include "chan_shared.h"
 #include "chan/chan_int.h"
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- 1. timed I/O on an adopted FIFO we cannot reopen -------------------- */
@@ -242,7 +247,87 @@ static void test_dgram_handed_off_dialer_not_dead(void **state)
 #endif
 }
 
+/* ---- 3. fifo:// accept answers a vanished client without SIGPIPE ------- */
+
+#define HANDSHAKES 50000
+
+static int child_fifo_accept_loop(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    signal(SIGPIPE, SIG_DFL);
+    ik_listener *l;
+    int rc = ik_listen(&l, argv[0], NULL);
+    char c = rc == 0 ? 'L' : 'E';
+    if (write(atoi(argv[1]), &c, 1) != 1 || rc != 0)
+        return 51;
+    for (;;) { /* until the test kills it (a hello can be lost: no count) */
+        ik_chan *ch;
+        rc = ik_accept(l, &ch, 10000);
+        if (rc == 0)
+            ik_chan_close(ch);
+        else if (rc == IK_ETIMEDOUT)
+            return 0; /* the test is gone (it never pauses that long) */
+        else if (rc != IK_ECLOSED)
+            return 52;
+    }
+}
+
+static void test_fifo_accept_no_sigpipe(void **state)
+{
+    IK__UNUSED(state);
+    const char *name = ikt_name("fs");
+    char url[256], dir[512], up[700], down[700];
+    snprintf(url, sizeof(url), "fifo://%s", name);
+    assert_ok(ik_runtime_dir(dir, sizeof(dir)));
+    snprintf(up, sizeof(up), "%s/%s.up.fifo", dir, name);
+    snprintf(down, sizeof(down), "%s/%s.down.fifo", dir, name);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    char fd[16];
+    snprintf(fd, sizeof(fd), "%d", p[1]);
+    pid_t pid = ikt_spawn(p[1], "fifo-accept-loop", url, fd, NULL);
+    close(p[1]);
+    char c = 0;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    assert_int_equal(c, 'L');
+    close(p[0]);
+    /* A raw client: hello, then gone at a varying point of the answer. Its
+     * own hello may meet a listener that already closed: no SIGPIPE here. */
+    signal(SIGPIPE, SIG_IGN);
+    int status = -1;
+    for (int i = 0; i < HANDSHAKES && status < 0; i++) {
+        int d = open(down, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        assert_true(d >= 0);
+        int u;
+        while ((u = open(up, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+            assert_int_equal(errno, ENXIO); /* the listener is between accepts */
+            int st;
+            if (waitpid(pid, &st, WNOHANG) == pid) {
+                status = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+                break;
+            }
+        }
+        if (u >= 0) {
+            (void)!write(u, "H", 1);
+            for (volatile unsigned k = 0; k < (unsigned)(i * 7919) % 20000; k++)
+                ;
+            close(u);
+        }
+        close(d);
+    }
+    signal(SIGPIPE, SIG_DFL);
+    if (status < 0) { /* still serving: it survived every handshake */
+        kill(pid, SIGKILL);
+        status = ikt_wait(pid);
+        if (status == 128 + SIGKILL)
+            status = 0;
+    }
+    if (status != 0)
+        fail_msg("the fifo listener ended with status %d (%d: SIGPIPE)", status, 128 + SIGPIPE);
+}
+
 static const struct ikt_child_role roles[] = {
+    {"fifo-accept-loop", child_fifo_accept_loop},
     {"dgram-keep", child_dgram_keep},
     {"dgram-handoff", child_dgram_handoff},
     {NULL, NULL},
@@ -257,6 +342,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_timed_io_on_unreopenable_fifo),
         cmocka_unit_test(test_dgram_listener_closed_not_dead),
         cmocka_unit_test(test_dgram_handed_off_dialer_not_dead),
+        cmocka_unit_test(test_fifo_accept_no_sigpipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,18 +152,17 @@ static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadli
             rc = wfd == -ENXIO ? IK_ECLOSED : wfd;
             break;
         }
-        char ack = ACK;
-        if (write(wfd, &ack, 1) != 1) {
-            rc = IK_ECLOSED;
-            close(wfd);
-            break;
-        }
-        if ((rc = ik__fd_nonblock(rfd, 0)) != 0) {
-            close(wfd);
-            break;
-        }
+        /* Through the pipe layer: the client may have gone since wfd was
+         * opened, and a plain write() would then raise SIGPIPE here. wfd is
+         * O_NONBLOCK: one call that cannot wait. */
         ik__io_init(io, &ik__io_pipe_ops, rfd, wfd);
-        return 0;
+        char ack = ACK;
+        struct iovec v = {&ack, 1};
+        ssize_t w = io->ops->writev(io, &v, 1, NULL, 0, 1);
+        rc = w == 1 ? ik__fd_nonblock(rfd, 0) : IK_ECLOSED;
+        if (rc != 0)
+            io->ops->close(io); /* rfd and wfd */
+        return rc;
     }
     close(rfd);
     return rc;
