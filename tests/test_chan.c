@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "chan_shared.h"
 #include "core/internal.h"
+#include "chan/chan_int.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -903,9 +904,8 @@ static int sigpipe_state(int *blocked)
  * reader raises nothing, leaves the caller's mask as it was, and does not
  * eat a SIGPIPE the caller has pending. More than 64 sends per case cross
  * the periodic disposition re-check. */
-static void test_sigpipe_never_raised_on_pipes(void **state)
+static void sigpipe_cases(void)
 {
-    IK__UNUSED(state);
     int blocked;
     signal(SIGPIPE, SIG_DFL);
     for (int i = 0; i < 70; i++)
@@ -933,6 +933,17 @@ static void test_sigpipe_never_raised_on_pipes(void **state)
     struct timespec zero = {0, 0};
     assert_int_equal(sigtimedwait(&set, NULL, &zero), SIGPIPE);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* Both write paths: pwritev2(RWF_NOSIGNAL) where the kernel has it (6.18+),
+ * and the signal-mask path of older kernels. */
+static void test_sigpipe_never_raised_on_pipes(void **state)
+{
+    IK__UNUSED(state);
+    sigpipe_cases();
+    ik__pipe_test_no_nosignal(1);
+    sigpipe_cases();
+    ik__pipe_test_no_nosignal(0);
 }
 
 /* Failing endpoint calls and broken channels leave no fd behind. */

@@ -9,8 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define IK__RXBUF   (64 * 1024 + 64)
-#define IK__IOV_MAX 64
+#define IK__RXBUF       (64 * 1024 + 64)
+/* A frame up to this size (header included) is copied into one buffer and
+ * written with a single-segment call: the kernel imports one iovec as
+ * cheaply as write(2) takes a buffer, while a header + payload pair costs
+ * more than copying a few KiB (measured: docs/bench.md). */
+#define IK__TX_COALESCE 4096
+#define IK__IOV_MAX     64
 
 /* Registry: one const ops table per scheme. */
 static const struct ik__transport *const transports[] = {
@@ -35,6 +40,7 @@ struct ik_chan {
     size_t rxoff, rxlen;
     int have_hdr;
     uint64_t msg_len;
+    uint8_t *tx;   /* IK__TX_COALESCE bytes, allocated at the first small send */
     uint8_t *part; /* payload received before a timeout (msg_len bytes) */
     uint64_t part_got;
     int msg_fds[IK_FD_MAX];
@@ -115,6 +121,7 @@ static int chan_new(ik_chan **out, const struct ik__transport *tp, const struct 
 static void chan_free(ik_chan *ch)
 {
     free(ch->rx);
+    free(ch->tx);
     free(ch->part);
     free(ch);
 }
@@ -409,6 +416,16 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
         if (uiov[i].iov_len > 0)
             iov[cnt++] = uiov[i];
     uint64_t left = total + (cnt > 0 && iov[0].iov_base == hdr ? sizeof(hdr) : 0);
+    if (cnt > 1 && left <= IK__TX_COALESCE &&
+        (ch->tx != NULL || (ch->tx = malloc(IK__TX_COALESCE)) != NULL)) {
+        size_t off = 0;
+        for (int i = 0; i < cnt; i++) {
+            memcpy(ch->tx + off, iov[i].iov_base, iov[i].iov_len);
+            off += iov[i].iov_len;
+        }
+        iov[0] = (struct iovec){ch->tx, off};
+        cnt = 1;
+    }
     uint64_t sent = 0;
     struct iovec *cur = iov;
     int first = 1;

@@ -145,6 +145,9 @@ void ik__udgram_test_no_diag(int on);
  * (/proc/self/fd/N) as on kernels that refuse RWF_NOWAIT; 0 restores. */
 #define IK__CHAN_TEST_HOOKS 1
 void ik__pipe_test_force_reopen(int on);
+/* Tests: 1 makes pipe writes ignore RWF_NOSIGNAL (the signal-mask path of
+ * older kernels); 0 re-probes. */
+void ik__pipe_test_no_nosignal(int on);
 /* Set or clear O_NONBLOCK (only on fds ipckit opened itself). */
 int ik__fd_nonblock(int fd, int on);
 /* Build io (ops) around an inherited socket: rfd == wfd, of socket type

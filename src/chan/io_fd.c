@@ -96,11 +96,16 @@ static ssize_t recv_retry(int fd, void *buf, size_t n, int flags)
     return r;
 }
 
+/* One buffer and no control data go through send(2): the kernel then
+ * copies no msghdr and imports no iovec (cheaper than sendmsg on this path,
+ * see docs/bench.md). */
 static ssize_t sendmsg_retry(int fd, const struct msghdr *m, int flags)
 {
     ssize_t r;
+    bool plain = m->msg_iovlen == 1 && m->msg_controllen == 0 && m->msg_name == NULL;
     do
-        r = sendmsg(fd, m, flags);
+        r = plain ? send(fd, m->msg_iov[0].iov_base, m->msg_iov[0].iov_len, flags)
+                  : sendmsg(fd, m, flags);
     while (r < 0 && errno == EINTR);
     return r;
 }
@@ -570,6 +575,42 @@ void ik__pipe_test_force_reopen(int on)
     atomic_store(&pipe_force_reopen, on);
 }
 
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100 /* Linux 6.18: EPIPE without SIGPIPE */
+#endif
+
+/* 1: pwritev2 takes RWF_NOSIGNAL (learnt once on a scratch pipe), -1: it
+ * does not, 0: unknown. Tests force -1 to run the signal-mask path. */
+static atomic_int pipe_nosignal;
+
+void ik__pipe_test_no_nosignal(int on)
+{
+    atomic_store(&pipe_nosignal, on ? -1 : 0);
+}
+
+static bool nosignal_supported(void)
+{
+    int st = atomic_load_explicit(&pipe_nosignal, memory_order_relaxed);
+    if (st != 0)
+        return st > 0;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return false; /* out of fds: ask again next time */
+    struct iovec v = {(void *)"", 1};
+    bool ok = pwritev2(p[1], &v, 1, -1, RWF_NOSIGNAL) == 1;
+    close(p[0]);
+    close(p[1]);
+    int expect = 0;
+    atomic_compare_exchange_strong(&pipe_nosignal, &expect, ok ? 1 : -1);
+    return ok;
+}
+
+/* writev(2), with extra RWF_* flags (RWF_NOSIGNAL: never SIGPIPE). */
+static ssize_t pipe_pwritev(int fd, const struct iovec *iov, int n, int flags)
+{
+    return flags ? pwritev2(fd, iov, n, -1, flags) : writev(fd, iov, n);
+}
+
 /* Reopen fd (a pipe or FIFO end) as a private description with acc|O_NONBLOCK
  * and check it is the same pipe: the fd or a negative IK_E*. */
 static int pipe_reopen(int fd, int acc)
@@ -634,7 +675,7 @@ static ssize_t poll_read(int fd, void *buf, size_t n)
 }
 
 /* NB_POLL writing: at most PIPE_BUF bytes, which a free slot always holds. */
-static ssize_t poll_writev(int fd, const struct iovec *iov, int n)
+static ssize_t poll_writev(int fd, const struct iovec *iov, int n, int flags)
 {
     int k = ready_now(fd, POLLOUT);
     if (k <= 0)
@@ -647,7 +688,7 @@ static ssize_t poll_writev(int fd, const struct iovec *iov, int n)
         lim[m++] = (struct iovec){iov[i].iov_base, take};
         budget -= take;
     }
-    return writev(fd, lim, m);
+    return pipe_pwritev(fd, lim, m, flags);
 }
 
 static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
@@ -679,16 +720,18 @@ static ssize_t pipe_read(struct ik__io *io, void *buf, size_t n, int wait)
 
 /* One write attempt (EINTR retried): the count, or -1 with *e set (an errno
  * or, negated, an IK_E*). */
-static ssize_t pipe_write_once(struct ik__io *io, const struct iovec *iov, int n, int wait, int *e)
+/* flags: 0 or RWF_NOSIGNAL, added to every write. */
+static ssize_t pipe_write_once(struct ik__io *io, const struct iovec *iov, int n, int wait,
+                               int flags, int *e)
 {
     for (;;) {
         ssize_t r;
         struct pipe_priv *p = io->ctx;
         if (wait) {
-            r = writev(io->wfd, iov, n);
+            r = pipe_pwritev(io->wfd, iov, n, flags);
         } else if ((p == NULL || p->wnb == NB_UNSET) &&
                    !atomic_load_explicit(&pipe_force_reopen, memory_order_relaxed) &&
-                   ((r = pwritev2(io->wfd, iov, n, -1, RWF_NOWAIT)) >= 0 ||
+                   ((r = pwritev2(io->wfd, iov, n, -1, RWF_NOWAIT | flags)) >= 0 ||
                     !nowait_refused(errno))) {
             /* done: one call that cannot wait */
         } else {
@@ -697,7 +740,7 @@ static ssize_t pipe_write_once(struct ik__io *io, const struct iovec *iov, int n
                 *e = -rc;
                 return -1;
             }
-            r = fd >= 0 ? writev(fd, iov, n) : poll_writev(io->wfd, iov, n);
+            r = fd >= 0 ? pipe_pwritev(fd, iov, n, flags) : poll_writev(io->wfd, iov, n, flags);
         }
         if (r >= 0)
             return r;
@@ -715,13 +758,19 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
         return IK_ENOTSUP;
     ssize_t r;
     int e = 0;
+    /* Linux 6.18+: pwritev2(RWF_NOSIGNAL) is the pipe MSG_NOSIGNAL, one call
+     * like a raw write. */
+    if (nosignal_supported()) {
+        r = pipe_write_once(io, iov, n, wait, RWF_NOSIGNAL, &e);
+        return r >= 0 ? r : io_fail(io, e, POLLOUT);
+    }
     /*
-     * Pipes have no MSG_NOSIGNAL. Two correct ways to write without risking
-     * SIGPIPE: (a) the process ignores it (one sigaction query, fresh every
-     * time, then a plain write), or (b) block it in this thread around the
-     * write and swallow the one this write may raise (two sigprocmask calls,
-     * none if the caller already blocks it). Syscalls cost about 1 us each
-     * on some hosts, so a thread-local hint picks the path: after seeing
+     * Older kernels: two correct ways to write without risking SIGPIPE:
+     * (a) the process ignores it (one sigaction query, fresh every time,
+     * then a plain write), or (b) block it in this thread around the write
+     * and swallow the one this write may raise (two sigprocmask calls, none
+     * if the caller already blocks it). Syscalls cost about 1 us each on
+     * some hosts, so a thread-local hint picks the path: after seeing
      * SIG_IGN take (a), else (b) without the query, re-checking the
      * disposition every 64 writes. The hint never skips a check that
      * safety depends on: (a) always queries first.
@@ -732,7 +781,7 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
         since_check = 0;
         hint_ign = sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
         if (hint_ign) {
-            r = pipe_write_once(io, iov, n, wait, &e);
+            r = pipe_write_once(io, iov, n, wait, 0, &e);
             goto done;
         }
     }
@@ -740,7 +789,7 @@ static ssize_t pipe_writev(struct ik__io *io, const struct iovec *iov, int n, co
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    r = pipe_write_once(io, iov, n, wait, &e);
+    r = pipe_write_once(io, iov, n, wait, 0, &e);
     if (!sigismember(&old, SIGPIPE)) {
         if (r < 0 && e == EPIPE) {
             /* Consume the SIGPIPE this thread just got, before unblocking. */
