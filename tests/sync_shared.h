@@ -37,6 +37,21 @@ static inline void ikts_bump(_Atomic uint32_t *word)
     ik__futex_wake((uint32_t *)word, INT32_MAX, true);
 }
 
+/* Is pid asleep in futex(2)? (-1: cannot tell; x86_64 syscall number) */
+static inline int ikts_in_futex(pid_t pid)
+{
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    bool ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -1;
+    return atoi(buf) == 202 /* futex */ ? 1 : 0;
+}
+
 /* Anonymous shared memory that survives fork. */
 static inline void *ikts_anon(size_t n)
 {

@@ -248,21 +248,6 @@ static void test_event_manual_reset(void **state)
     area_free(aname, shm);
 }
 
-/* Is pid asleep in futex(2)? (-1: cannot tell) */
-static int in_futex(pid_t pid)
-{
-    char path[64], buf[64] = "";
-    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    bool ok = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (!ok)
-        return -1;
-    return atoi(buf) == 202 /* x86_64 futex */ ? 1 : 0;
-}
-
 /* The waker is killed between its store (set, signal) and its futex wake:
  * simulated by making the store alone. The sleeper must notice by itself
  * (sliced sleeps), not sleep until some later wake. (ik_sem cannot get
@@ -292,7 +277,7 @@ static void test_waker_killed_before_wake(void **state)
         }
         pid_t pid = ikt_spawn(-1, "sleeper", kinds[k], name, mname, NULL);
         uint64_t t0 = ik__now_ns();
-        while (atomic_load(&word[1]) == 0 || in_futex(pid) == 0) {
+        while (atomic_load(&word[1]) == 0 || ikts_in_futex(pid) == 0) {
             if (ikts_ms_since(t0) > 20000)
                 fail_msg("%s: sleeper never slept", kinds[k]);
             sched_yield();
@@ -341,7 +326,7 @@ static void test_sem_sleeper_killed(void **state)
     for (int round = 0; round < 2; round++) {
         pid_t pid = ikt_spawn(-1, "sleeper", "sem", name, NULL);
         uint64_t t0 = ik__now_ns();
-        while (!(atomic_load(word) & IK__SEM_SLEEPERS) || in_futex(pid) == 0) {
+        while (!(atomic_load(word) & IK__SEM_SLEEPERS) || ikts_in_futex(pid) == 0) {
             if (ikts_ms_since(t0) > 20000)
                 fail_msg("sleeper never slept");
             sched_yield();

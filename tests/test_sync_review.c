@@ -37,25 +37,10 @@ static void free_area(const char *name, ik_shm *shm)
     assert_ok(ik_shm_unlink(name));
 }
 
-/* Is pid asleep in futex(2)? (-1: cannot tell) */
-static int in_futex(pid_t pid)
-{
-    char path[64], buf[64] = "";
-    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    bool ok = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (!ok)
-        return -1;
-    return atoi(buf) == 202 /* x86_64 futex */ ? 1 : 0;
-}
-
 static void wait_in_futex(pid_t pid)
 {
     uint64_t t0 = ik__now_ns();
-    while (in_futex(pid) != 1) {
+    while (ikts_in_futex(pid) != 1) {
         if (ikts_ms_since(t0) > 20000)
             fail_msg("pid %d never slept in futex(2)", (int)pid);
         sched_yield();
@@ -424,11 +409,11 @@ static void stress(bool undo)
          * (undo mode: never, the kill gave it back). */
         bool asleep = atomic_load(&a->posted) == (uint64_t)ST_CONSUMERS * ST_PER;
         for (int i = 0; i < ST_CONSUMERS && asleep; i++)
-            asleep = done[i] || in_futex(cons[i]) == 1;
+            asleep = done[i] || ikts_in_futex(cons[i]) == 1;
         if (asleep && ik_sem_value(s) == 0 && (spins++ & 1)) {
             bool still = true; /* re-check after one more round */
             for (int i = 0; i < ST_CONSUMERS && still; i++)
-                still = done[i] || in_futex(cons[i]) == 1;
+                still = done[i] || ikts_in_futex(cons[i]) == 1;
             if (still && ik_sem_value(s) == 0) {
                 assert_false(undo);
                 assert_ok(ik_sem_post(s));

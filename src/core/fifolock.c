@@ -33,18 +33,13 @@ int ik__fifo_lock_take(const char *base)
         return rc;
     /* A gc holds its read lock for a few syscalls: retry for up to ~1 s. */
     for (int attempt = 0; attempt < 1000; attempt++) {
-        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return errno == ELOOP ? IK_EUNSAFE : ik__errno();
         struct stat st, now;
-        rc = fstat(fd, &st) != 0 ? ik__errno() : 0;
-        if (rc == 0 && (!S_ISREG(st.st_mode) || (st.st_mode & 0077) != 0))
-            rc = IK_EUNSAFE;
-        if (rc == 0)
-            rc = ik__perm_check(&st, NULL);
-        if (rc != 0) {
+        int fd = ik__open_checked(path, O_RDWR | O_CREAT | O_NONBLOCK, NULL, &st);
+        if (fd < 0)
+            return fd;
+        if ((st.st_mode & 0077) != 0) { /* ours, but opened up to others */
             close(fd);
-            return rc;
+            return IK_EUNSAFE;
         }
         struct flock fl = whole(F_WRLCK);
         if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
