@@ -26,6 +26,8 @@ struct tls_ctx {
     /* SSL_write said WANT_*: OpenSSL holds a built record of our data that
      * only a retry with the same bytes may finish. */
     int wcommitted;
+    struct ik__io *lower; /* the byte stream under the BIO */
+    int rwait;            /* inside a read without deadline: the BIO may block */
 };
 
 /* ---- BIO over the lower layer ------------------------------------------ */
@@ -35,9 +37,9 @@ static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 
 static int bio_read(BIO *b, char *buf, int n)
 {
-    struct ik__io *lower = BIO_get_data(b);
+    struct tls_ctx *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t r = lower->ops->read(lower, buf, (size_t)n, 0);
+    ssize_t r = t->lower->ops->read(t->lower, buf, (size_t)n, t->rwait);
     if (r > 0)
         return (int)r;
     if (r == IK_EAGAIN) {
@@ -49,10 +51,10 @@ static int bio_read(BIO *b, char *buf, int n)
 
 static int bio_write(BIO *b, const char *buf, int n)
 {
-    struct ik__io *lower = BIO_get_data(b);
+    struct tls_ctx *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     struct iovec v = {(void *)buf, (size_t)n};
-    ssize_t r = lower->ops->writev(lower, &v, 1, NULL, 0, 0);
+    ssize_t r = t->lower->ops->writev(t->lower, &v, 1, NULL, 0, 0);
     if (r >= 0)
         return (int)r;
     if (r == IK_EAGAIN) {
@@ -124,11 +126,14 @@ static int ssl_want(struct ik__io *io, SSL *ssl, int ret, int hard)
 
 static ssize_t tls_read(struct ik__io *io, void *buf, size_t n, int wait)
 {
-    IK__UNUSED(wait); /* the lower layer is always read without blocking */
     struct tls_ctx *t = io->ctx;
     size_t got = 0;
     ERR_clear_error();
+    /* Without a deadline the lower layer may block in its read: one recv
+     * per record read instead of a failing recv, a poll and the recv. */
+    t->rwait = wait;
     int r = SSL_read_ex(t->ssl, buf, n, &got);
+    t->rwait = 0;
     if (r == 1)
         return (ssize_t)got;
     return ssl_want(io, t->ssl, r, IK_ECLOSED);
@@ -331,7 +336,8 @@ static int tls_setup(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int 
         tls_close(io);
         return IK_ENOMEM;
     }
-    BIO_set_data(b, lower);
+    t->lower = lower;
+    BIO_set_data(b, t);
     SSL_set_bio(t->ssl, b, b);
     if (server) {
         SSL_set_accept_state(t->ssl);
