@@ -148,6 +148,15 @@ void ik__pipe_test_force_reopen(int on);
 /* Tests: 1 makes pipe writes ignore RWF_NOSIGNAL (the signal-mask path of
  * older kernels); 0 re-probes. */
 void ik__pipe_test_no_nosignal(int on);
+/* Shared by the fd layers (io_fd.c, io_udgram.c, io_pipe.c). */
+int ik__io_map_errno(int e);
+/* A failed transfer: "would block" records what to poll for, else maps e. */
+ssize_t ik__io_fail(struct ik__io *io, int e, short want);
+ssize_t ik__io_recv_retry(int fd, void *buf, size_t n, int flags);
+void ik__io_fd_close(struct ik__io *io);
+ssize_t ik__io_unix_send(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
+                         int nfds, int wait);
+int ik__io_unix_peer(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid);
 /* Set or clear O_NONBLOCK (only on fds ipckit opened itself). */
 int ik__fd_nonblock(int fd, int on);
 /* Build io (ops) around an inherited socket: rfd == wfd, of socket type

@@ -45,6 +45,12 @@ uint64_t ik__self_start_time(void);
  * a live process is never declared dead. */
 bool ik__proc_alive(int pid, uint64_t start);
 
+/* ---- sock_diag (platform) ----------------------------------------------- */
+
+/* Inode of the peer of Unix socket fd (0: released or none), or a negative
+ * IK_E* (IK_ENOTSUP: the kernel has no unix_diag). */
+int64_t ik__sockdiag_unix_peer_ino(int fd);
+
 /* ---- cpu ---------------------------------------------------------------- */
 
 /* Spin-loop hint: lets the sibling hyperthread run, saves power. */
