@@ -122,7 +122,8 @@ void ik__io_fdq_clear(struct ik__io *io);
 /* Queue a received fd (closed if the queue is full). */
 void ik__io_fdq_push(struct ik__io *io, int fd);
 
-/* Common fd-based layers, usable by transports (io_fd.c). */
+/* Common fd-based layers, usable by transports (io_fd.c, io_udgram.c,
+ * io_pipe.c). */
 extern const struct ik__io_ops ik__io_sock_ops;   /* stream socket, MSG_NOSIGNAL */
 extern const struct ik__io_ops ik__io_unix_ops;   /* Unix stream: + SCM_RIGHTS, SO_PEERCRED */
 extern const struct ik__io_ops ik__io_upkt_ops;   /* Unix seqpacket: packets + fds + creds */
