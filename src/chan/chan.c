@@ -10,10 +10,9 @@
 #include <unistd.h>
 
 #define IK__RXBUF       (64 * 1024 + 64)
-/* A frame up to this size (header included) is copied into one buffer and
- * written with a single-segment call: the kernel imports one iovec as
- * cheaply as write(2) takes a buffer, while a header + payload pair costs
- * more than copying a few KiB (measured: docs/bench.md). */
+/* A frame up to this size (header included) is copied into one buffer:
+ * one segment is cheaper for the kernel to import than a header + payload
+ * pair, and lets sockets use send(2) (measured: docs/bench.md). */
 #define IK__TX_COALESCE 4096
 #define IK__IOV_MAX     64
 
