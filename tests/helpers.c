@@ -223,6 +223,26 @@ pid_t ikt_spawn(int keep_fd, const char *role, ...)
     return pid;
 }
 
+pid_t ikt_spawn_ready(const char *role, const char *arg)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        fail_msg("pipe2: %s", strerror(errno));
+    char fd[16];
+    snprintf(fd, sizeof(fd), "%d", p[1]);
+    pid_t pid = ikt_spawn(p[1], role, arg, fd, NULL);
+    close(p[1]);
+    char c = 0;
+    ssize_t r;
+    do
+        r = read(p[0], &c, 1);
+    while (r < 0 && errno == EINTR);
+    close(p[0]);
+    if (r != 1 || c != 'L')
+        fail_msg("%s: child not ready (%d, '%c')", role, (int)r, c ? c : '-');
+    return pid;
+}
+
 int ikt_count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");

@@ -78,6 +78,10 @@ void ikt_child_dispatch(int argc, char **argv, const struct ikt_child_role *role
 /* fork + exec self with the role and a NULL-terminated list of arguments.
  * keep_fd (>= 0) stays open in the child at the same number. */
 pid_t ikt_spawn(int keep_fd, const char *role, ...);
+/* Spawn role with arguments (arg, fd of a ready pipe) and wait until the
+ * child writes one byte to that fd; fails the test unless it is 'L'
+ * (the child's "listening" signal). */
+pid_t ikt_spawn_ready(const char *role, const char *arg);
 
 /* State letter of pid's leader task from /proc/<pid>/stat ('R', 'S', 'Z',
  * ...), '?' if unreadable. */

@@ -148,16 +148,7 @@ static void test_dgram_listener_closed_not_dead(void **state)
 #endif
         char url[256];
         snprintf(url, sizeof(url), "unix+dgram://%s", ikt_name("dk"));
-        int p[2];
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        char fd[16];
-        snprintf(fd, sizeof(fd), "%d", p[1]);
-        pid_t pid = ikt_spawn(p[1], "dgram-keep", url, fd, NULL);
-        close(p[1]);
-        char c = 0;
-        assert_int_equal(read(p[0], &c, 1), 1);
-        assert_int_equal(c, 'L');
-        close(p[0]);
+        pid_t pid = ikt_spawn_ready("dgram-keep", url);
         ik_chan *ch;
         assert_ok(ik_dial(&ch, url, NULL));
         char buf[8];
@@ -281,16 +272,7 @@ static void test_fifo_accept_no_sigpipe(void **state)
     assert_ok(ik_runtime_dir(dir, sizeof(dir)));
     snprintf(up, sizeof(up), "%s/%s.up.fifo", dir, name);
     snprintf(down, sizeof(down), "%s/%s.down.fifo", dir, name);
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    char fd[16];
-    snprintf(fd, sizeof(fd), "%d", p[1]);
-    pid_t pid = ikt_spawn(p[1], "fifo-accept-loop", url, fd, NULL);
-    close(p[1]);
-    char c = 0;
-    assert_int_equal(read(p[0], &c, 1), 1);
-    assert_int_equal(c, 'L');
-    close(p[0]);
+    pid_t pid = ikt_spawn_ready("fifo-accept-loop", url);
     /* A raw client: hello, then gone at a varying point of the answer. Its
      * own hello may meet a listener that already closed: no SIGPIPE here. */
     signal(SIGPIPE, SIG_IGN);

@@ -187,21 +187,6 @@ static int child_fifo_listen(int argc, char **argv)
         pause();
 }
 
-static pid_t spawn_fifo_listener(const char *url)
-{
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    char fd[16];
-    snprintf(fd, sizeof(fd), "%d", p[1]);
-    pid_t pid = ikt_spawn(p[1], "fifo-listen", url, fd, NULL);
-    close(p[1]);
-    char c = 0;
-    assert_int_equal(read(p[0], &c, 1), 1);
-    assert_int_equal(c, 'L');
-    close(p[0]);
-    return pid;
-}
-
 /* Everything that depends on the lock still works: a second live listener
  * is refused, a dead one's FIFOs are reused, ls/gc tell live from dead and
  * gc collects the dead listener's FIFOs and lock file. */
@@ -216,7 +201,7 @@ static void test_fifo_lock_liveness(void **state)
     rundir_path(lock, sizeof(lock), name, ".fifo.lock");
     snprintf(leaf, sizeof(leaf), "%s.up.fifo", name);
 
-    pid_t pid = spawn_fifo_listener(url);
+    pid_t pid = ikt_spawn_ready("fifo-listen", url);
     ik_listener *l;
     assert_ik(IK_EADDRINUSE, ik_listen(&l, url, NULL)); /* live: refused */
     assert_int_equal(listening_of(leaf, 0), 1);
@@ -237,7 +222,7 @@ static void test_fifo_lock_liveness(void **state)
     assert_false(exists(up) || exists(down) || exists(lock));
 
     /* gc collects a dead listener's FIFOs and its lock file. */
-    pid = spawn_fifo_listener(url);
+    pid = ikt_spawn_ready("fifo-listen", url);
     kill(pid, SIGKILL);
     assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
     assert_true(exists(up) && exists(lock));
@@ -560,16 +545,7 @@ static void dgram_death_case(int how, int no_diag)
         pid = ikt_spawn(-1, "dgram-dial", url, NULL);
         assert_ok(ik_accept(l, &ch, 20000));
     } else if (how == D_DIALED) {
-        int p[2];
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        char fd[16];
-        snprintf(fd, sizeof(fd), "%d", p[1]);
-        pid = ikt_spawn(p[1], "dgram-listen", url, fd, NULL);
-        close(p[1]);
-        char c = 0;
-        assert_int_equal(read(p[0], &c, 1), 1);
-        assert_int_equal(c, 'L');
-        close(p[0]);
+        pid = ikt_spawn_ready("dgram-listen", url);
         assert_ok(ik_dial(&ch, url, NULL));
     } else {
         ik_chan *other;
