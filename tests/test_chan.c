@@ -539,11 +539,88 @@ static void test_urls_and_options(void **state)
 
 /* ---- fd passing ----------------------------------------------------------- */
 
+/* Without fds=1 an end refuses fds: ik_send_fds gets IK_EPERM, nothing is
+ * sent, no fd moves, and the channel goes on. fds=1 on a listener covers
+ * the channels it accepts, in one direction only. */
+static void refused_case(ik_chan *snd, ik_chan *rcv)
+{
+    int one = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int before = ikt_count_fds();
+    assert_ik(IK_EPERM, ik_send_fds(snd, "f", 1, &one, 1, 1000));
+    assert_non_null(strstr(ik_chan_errdetail(snd), "fds=1"));
+    assert_int_equal(ikt_count_fds(), before);
+    close(one);
+    char buf[8];
+    size_t len;
+    assert_ok(ik_send(snd, "go", 2, 1000));
+    assert_ok(ik_recv(rcv, buf, sizeof(buf), &len, 1000));
+    assert_int_equal(len, 2);
+    assert_memory_equal(buf, "go", 2);
+}
+
+static void test_fds_opt_in(void **state)
+{
+    IK__UNUSED(state);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 1;
+    socklen_t sl = sizeof(v);
+    int refusable = getsockopt(s, SOL_SOCKET, 83 /* SO_PASSRIGHTS */, &v, &sl) == 0;
+    close(s);
+    ik_chan *a, *b;
+    if (refusable) {
+        const char *kinds[] = {"unix", "unix+seq"};
+        for (int i = 0; i < 2; i++) {
+            assert_ok(ik_chan_pair(&a, &b, kinds[i]));
+            refused_case(a, b);
+            ik_chan_close(a);
+            ik_chan_close(b);
+        }
+        /* listener fds=1: the server end accepts fds, the dialer does not */
+        char url[256];
+        snprintf(url, sizeof(url), "unix://%s?fds=1", ikt_name("fds"));
+        ik_listener *l;
+        assert_ok(ik_listen(&l, url, NULL));
+        *strchr(url, '?') = '\0';
+        assert_ok(ik_dial(&a, url, NULL));
+        assert_ok(ik_accept(l, &b, 5000));
+        int one = open("/dev/null", O_RDONLY | O_CLOEXEC), got = -1, ng = 0;
+        assert_ok(ik_send_fds(a, "f", 1, &one, 1, 1000));
+        close(one);
+        char buf[8];
+        size_t len;
+        assert_ok(ik_recv_fds(b, buf, sizeof(buf), &len, &got, 1, &ng, 1000));
+        assert_int_equal(ng, 1);
+        close(got);
+        refused_case(b, a);
+        ik_chan_close(a);
+        ik_chan_close(b);
+        ik_listener_close(l);
+    }
+    /* A kernel that cannot refuse (before 6.16): fds arrive anyway, and
+     * ik_recv closes those nobody asked for. */
+    ik__unix_test_no_passrights(1);
+    assert_ok(ik_chan_pair(&a, &b, "unix"));
+    int one = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int before = ikt_count_fds();
+    assert_ok(ik_send_fds(a, "f", 1, &one, 1, 1000));
+    char buf[8];
+    size_t len;
+    assert_ok(ik_recv(b, buf, sizeof(buf), &len, 1000));
+    assert_int_equal(ikt_count_fds(), before);
+    close(one);
+    ik_chan_close(a);
+    ik_chan_close(b);
+    ik__unix_test_no_passrights(0);
+    /* bad options in a pair kind */
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?fds=2"));
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix+seq?raw=1"));
+    assert_ik(IK_ENOTSUP, ik_chan_pair(&a, &b, "nope?fds=1"));
+}
+
 static void test_fd_passing_across_exec(void **state)
 {
     IK__UNUSED(state);
     ik_chan *a, *b;
-    assert_ok(ik_chan_pair(&a, &b, "unix"));
+    assert_ok(ik_chan_pair(&a, &b, "unix?fds=1"));
     int fd;
     assert_ok(ik_chan_fd(b, &fd, NULL));
     char fs[16];
@@ -565,7 +642,7 @@ static void test_fd_passing_across_exec(void **state)
     ik_chan_close(a);
     /* the receiver closes fds beyond what it asked for (stream and seqpacket) */
     ik_chan *c, *d;
-    assert_ok(ik_chan_pair(&c, &d, "unix+seq"));
+    assert_ok(ik_chan_pair(&c, &d, "unix+seq?fds=1"));
     {
         int one = open("/dev/null", O_RDONLY | O_CLOEXEC);
         int before_seq = ikt_count_fds();
@@ -576,7 +653,7 @@ static void test_fd_passing_across_exec(void **state)
         ik_chan_close(c);
         ik_chan_close(d);
     }
-    assert_ok(ik_chan_pair(&c, &d, "unix"));
+    assert_ok(ik_chan_pair(&c, &d, "unix?fds=1"));
     int before = ikt_count_fds();
     int many[5];
     for (int i = 0; i < 5; i++)
@@ -1111,6 +1188,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),
+        cmocka_unit_test(test_fds_opt_in),
         cmocka_unit_test(test_partial_then_timeout),
         cmocka_unit_test(test_raw_mode),
         cmocka_unit_test(test_python_wire_client),

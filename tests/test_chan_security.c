@@ -6,6 +6,7 @@
 #include "core/internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -291,10 +292,87 @@ static int child_listen_forever(int argc, char **argv)
         pause();
 }
 
+/* A client that is not ipckit pushes fds at a socket path (argv[0]): a
+ * frame announcing 3 fds with SCM_RIGHTS attached, then a plain frame "ok".
+ * Exit 0 if the kernel refused the fds (EPERM) and "ok" went out. */
+static int child_push_fds(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[0]);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        return 10;
+    uint8_t push[13] = {'I', 'K', 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 'x'};
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    union {
+        char buf[CMSG_SPACE(sizeof(fds))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec v = {push, sizeof(push)};
+    struct msghdr m = {
+        .msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(fds));
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    if (sendmsg(s, &m, MSG_NOSIGNAL) >= 0 || errno != EPERM)
+        return 11;
+    uint8_t ok[14] = {'I', 'K', 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 'o', 'k'};
+    if (send(s, ok, sizeof(ok), MSG_NOSIGNAL) != (ssize_t)sizeof(ok))
+        return 12;
+    char c1;
+    while (read(s, &c1, 1) > 0) /* until the server closes */
+        ;
+    return 0;
+}
+
 static const struct ikt_child_role roles[] = {
     {"listen", child_listen_forever},
+    {"push-fds", child_push_fds},
     {NULL, NULL},
 };
+
+/* Does this kernel let a socket refuse fds (SO_PASSRIGHTS, Linux 6.16)? */
+static int kernel_refuses_fds(void)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 1;
+    socklen_t sl = sizeof(v);
+    int ok = s >= 0 && getsockopt(s, SOL_SOCKET, 83 /* SO_PASSRIGHTS */, &v, &sl) == 0;
+    close(s);
+    return ok;
+}
+
+/* fd pushing: a client that is not ipckit sends SCM_RIGHTS to a default
+ * unix:// listener. The kernel refuses them at the sender; not one fd
+ * enters this process; the connection goes on. */
+static void test_fds_cannot_be_pushed(void **state)
+{
+    IK__UNUSED(state);
+    if (!kernel_refuses_fds())
+        skip();
+    char url[PATH_MAX + 16];
+    snprintf(url, sizeof(url), "unix://%s/push.sock", ikt_tmpdir());
+    ik_listener *l;
+    assert_ok(ik_listen(&l, url, NULL));
+    int before = ikt_count_fds();
+    pid_t pid = ikt_spawn(-1, "push-fds", url + strlen("unix://"), NULL);
+    ik_chan *ch;
+    assert_ok(ik_accept(l, &ch, 10000));
+    char buf[16];
+    size_t len;
+    assert_ok(ik_recv(ch, buf, sizeof(buf), &len, 10000));
+    assert_int_equal(len, 2);
+    assert_memory_equal(buf, "ok", 2);
+    assert_int_equal(ikt_count_fds(), before + 1); /* the channel itself, nothing else */
+    ik_chan_close(ch);
+    assert_int_equal(ikt_wait(pid), 0);
+    ik_listener_close(l);
+}
 
 static void squat_case(const char *scheme)
 {
@@ -895,6 +973,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_close_keeps_a_replacing_socket),
         cmocka_unit_test(test_bind_listen_window_not_stolen),
         cmocka_unit_test(test_file_modes),
+        cmocka_unit_test(test_fds_cannot_be_pushed),
         cmocka_unit_test(test_tls_good_certificate),
         cmocka_unit_test(test_tls_bad_server_certificates),
         cmocka_unit_test(test_tls_mutual),

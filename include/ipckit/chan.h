@@ -24,8 +24,9 @@ extern "C" {
  *   unix+abstract://NAME   Unix stream socket in the abstract namespace
  *   tcp://host:port        TCP, IPv4 or IPv6 ("[::1]:port"); UNAUTHENTICATED
  *   tls://host:port        TLS 1.3 (1.2 if configured) over TCP
- * Query options: max_msg, timeout (ms, dial/handshake), raw=1, ca, cert, key,
- * verify=0|1, tls12=1, backlog, max_conns, hs_timeout, allow_uid, allow_gid.
+ * Query options: max_msg, timeout (ms, dial/handshake), raw=1, fds=1, ca, cert,
+ * key, verify=0|1, tls12=1, backlog, max_conns, hs_timeout, allow_uid,
+ * allow_gid.
  *
  * Message semantics, identical on every transport: a message arrives whole or
  * not at all, in order, 0..max_msg bytes (default 16 MiB, up to 4 GiB). An
@@ -59,6 +60,12 @@ IK_EXPORT IK_NODISCARD int ik_chan_opts_set_max_msg(ik_chan_opts *o, uint64_t by
 IK_EXPORT IK_NODISCARD int ik_chan_opts_set_timeout(ik_chan_opts *o, int ms);
 /* Raw byte stream without framing (stream transports only). */
 IK_EXPORT IK_NODISCARD int ik_chan_opts_set_raw(ik_chan_opts *o, int on);
+/* Unix stream/seqpacket: 1 lets this end receive fds (ik_recv_fds). Default
+ * 0: the kernel refuses fds sent to it (Linux 6.16+ SO_PASSRIGHTS; the
+ * sender's ik_send_fds gets IK_EPERM), so no peer can push fds into this
+ * process, and receiving is one recv(2). A listener passes it on to the
+ * channels it accepts. */
+IK_EXPORT IK_NODISCARD int ik_chan_opts_set_fds(ik_chan_opts *o, int on);
 /* TLS files (PEM). ca: trust anchors (client: verify server; server: require
  * and verify client certificates = mutual TLS). cert/key: own identity. */
 IK_EXPORT IK_NODISCARD int ik_chan_opts_set_tls_files(ik_chan_opts *o, const char *ca,
@@ -127,9 +134,10 @@ IK_EXPORT IK_NODISCARD int ik_dial(ik_chan **out, const char *url, const ik_chan
 
 /*
  * A connected pair for a parent and its child: kind "pipe" (two pipes, duplex)
- * or "unix" (socketpair, also carries fds and credentials). fds are O_CLOEXEC.
- * Also "unix+seq" and "unix+dgram" (datagrams: a receive notices the other
- * end's death while waiting, IK_EPEERDEAD).
+ * or "unix" (socketpair, also carries credentials, and fds with
+ * "unix?fds=1"). fds are O_CLOEXEC. Also "unix+seq" and "unix+dgram"
+ * (datagrams: a receive notices the other end's death while waiting,
+ * IK_EPEERDEAD). A "?k=v&..." query sets options for both ends (as in URLs).
  */
 IK_EXPORT IK_NODISCARD int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind);
 
@@ -146,7 +154,8 @@ IK_EXPORT IK_NODISCARD int ik_chan_fd(const ik_chan *ch, int *rfd, int *wfd);
  * "unix+seq", "unix+dgram", "tcp"). On success ch owns the fds; on error they
  * are left open. opts may be NULL. The fds' status flags (O_NONBLOCK) are
  * never changed, since other processes may share their open file
- * descriptions: blocking or not, timeouts work the same.
+ * descriptions: blocking or not, timeouts work the same. Likewise a Unix
+ * socket keeps its creator's fds choice (opts' fds is ignored).
  */
 IK_EXPORT IK_NODISCARD int ik_chan_from_fd(ik_chan **out, const char *kind, int rfd, int wfd,
                                            const ik_chan_opts *opts);
@@ -174,9 +183,13 @@ IK_EXPORT IK_NODISCARD int ik_recv_alloc(ik_chan *ch, void **buf, size_t *len, i
 
 /*
  * fd passing (unix, unix+seq, unix+abstract, unix pairs): a message with
- * 1..16 fds (the caller keeps its copies). ik_recv_fds stores up to fdcap
- * received fds (O_CLOEXEC, caller closes) and closes the rest; *nfds gets the
- * number stored. Other transports: IK_ENOTSUP.
+ * 1..16 fds (the caller keeps its copies). The receiving end must have been
+ * opened with fds=1 (ik_chan_opts_set_fds); otherwise ik_send_fds gives
+ * IK_EPERM, sends nothing, and the channel stays usable (on kernels before
+ * 6.16, which cannot refuse, the fds arrive and ik_recv closes them).
+ * ik_recv_fds stores up to fdcap received fds (O_CLOEXEC, caller closes) and
+ * closes the rest; *nfds gets the number stored. Other transports:
+ * IK_ENOTSUP.
  */
 IK_EXPORT IK_NODISCARD int ik_send_fds(ik_chan *ch, const void *buf, size_t len, const int *fds,
                                        int nfds, int timeout_ms);

@@ -272,13 +272,25 @@ int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind)
     if (a == NULL || b == NULL || kind == NULL)
         return IK_EINVAL;
     *a = *b = NULL;
-    const struct ik__transport *tp = find_tp(kind);
+    /* kind[?query]: "unix?fds=1" */
+    char name[32];
+    size_t n = strcspn(kind, "?");
+    if (n >= sizeof(name))
+        return IK_ENOTSUP;
+    memcpy(name, kind, n);
+    name[n] = '\0';
+    const struct ik__transport *tp = find_tp(name);
     if (tp == NULL || tp->pair == NULL)
         return IK_ENOTSUP;
     struct ik_chan_opts o;
     ik__opts_default(&o);
+    int rc = kind[n] == '?' ? ik_chan_opts_parse(&o, kind + n + 1) : 0;
+    if (rc == 0)
+        rc = check_mode(tp, &o);
+    if (rc != 0)
+        return rc;
     ik_chan *x, *y;
-    int rc = chan_new(&x, tp, &o);
+    rc = chan_new(&x, tp, &o);
     if (rc != 0)
         return rc;
     rc = chan_new(&y, tp, &o);
@@ -286,7 +298,7 @@ int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind)
         chan_free(x);
         return rc;
     }
-    rc = tp->pair(&x->io, &y->io);
+    rc = tp->pair(&x->io, &y->io, &o);
     if (rc != 0) {
         chan_free(x);
         chan_free(y);
@@ -484,6 +496,8 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
         }
         if (r == IK_EMSGSIZE && ch->dgram)
             return IK_EMSGSIZE; /* the kernel refused the datagram; nothing sent */
+        if (r == IK_EPERM && nfds > 0 && sent == 0)
+            return IK_EPERM; /* the peer refuses fds; nothing sent */
         return chan_break(ch, (int)r, NULL);
     }
 }
@@ -513,7 +527,8 @@ int ik_send_fds(ik_chan *ch, const void *buf, size_t len, const int *fds, int nf
 static int rx_fill(ik_chan *ch, uint64_t deadline)
 {
     if (ch->rxoff > 0) {
-        memmove(ch->rx, ch->rx + ch->rxoff, ch->rxlen);
+        if (ch->rxlen > 0)
+            memmove(ch->rx, ch->rx + ch->rxoff, ch->rxlen);
         ch->rxoff = 0;
     }
     for (;;) {
@@ -573,10 +588,12 @@ static int rx_header(ik_chan *ch, uint64_t deadline)
                 return chan_break(ch, IK_EPROTO, "bad frame header (magic/version/fds)");
             if ((int)nfds > ch->io.nfdq)
                 return chan_break(ch, IK_EPROTO, "frame announces fds that did not arrive");
-            for (unsigned i = 0; i < nfds; i++)
-                ch->msg_fds[i] = ch->io.fdq[i];
-            memmove(ch->io.fdq, ch->io.fdq + nfds, sizeof(int) * (size_t)(ch->io.nfdq - (int)nfds));
-            ch->io.nfdq -= (int)nfds;
+            if (nfds > 0) {
+                memcpy(ch->msg_fds, ch->io.fdq, sizeof(int) * nfds);
+                memmove(ch->io.fdq, ch->io.fdq + nfds,
+                        sizeof(int) * (size_t)(ch->io.nfdq - (int)nfds));
+                ch->io.nfdq -= (int)nfds;
+            }
             ch->msg_nfds = (int)nfds;
             ch->rxoff += IK_FRAME_HDR_SIZE;
             ch->rxlen -= IK_FRAME_HDR_SIZE;

@@ -39,6 +39,7 @@ struct ik_chan_opts {
     uint64_t max_msg;
     int timeout_ms;
     int raw;
+    int fds; /* Unix: this end accepts fds (SO_PASSRIGHTS stays on) */
     int verify;
     int tls12;
     int backlog;
@@ -112,6 +113,7 @@ struct ik__io {
     short want;   /* after IK_EAGAIN: POLLIN or POLLOUT */
     void *ctx;    /* layer state */
     struct ik__io *lower;
+    bool fds_refused;     /* Unix: the socket refuses fds, reads use recv(2) */
     int fdq[IK__FDQ_MAX]; /* fds received, not yet handed out */
     int nfdq;
     char detail[256]; /* last error detail */
@@ -158,6 +160,17 @@ void ik__io_fd_close(struct ik__io *io);
 ssize_t ik__io_unix_send(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
                          int nfds, int wait);
 int ik__io_unix_peer(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid);
+/* Unix sockets: unless accept_fds, make fd refuse incoming fds
+ * (SO_PASSRIGHTS off, Linux 6.16+; a peer's ik_send_fds then fails with
+ * IK_EPERM). Older kernels cannot refuse: fds that arrive are received and
+ * closed unless asked for. Call before connect/listen/use. */
+void ik__unix_fds_policy(int fd, int accept_fds);
+/* ik__io_init for a Unix stream/seqpacket socket; reads the socket's
+ * SO_PASSRIGHTS (its creator's choice) into io->fds_refused. */
+void ik__unix_io_init(struct ik__io *io, const struct ik__io_ops *ops, int fd);
+/* Tests: 1 makes ipckit act as on a kernel without SO_PASSRIGHTS (never set,
+ * never read: every socket accepts fds); 0 restores. */
+void ik__unix_test_no_passrights(int on);
 /* Set or clear O_NONBLOCK (only on fds ipckit opened itself). */
 int ik__fd_nonblock(int fd, int on);
 /* Build io (ops) around an inherited socket: rfd == wfd, of socket type
@@ -212,8 +225,8 @@ struct ik__transport {
                 uint64_t deadline);
     /* Build io around inherited fds (validate their type). */
     int (*adopt)(struct ik__io *io, int rfd, int wfd);
-    /* Connected pair (NULL: not offered). */
-    int (*pair)(struct ik__io *a, struct ik__io *b);
+    /* Connected pair (NULL: not offered); o from the kind's query. */
+    int (*pair)(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts *o);
 };
 
 extern const struct ik__transport ik__tp_pipe, ik__tp_fifo, ik__tp_unix, ik__tp_unix_seq,

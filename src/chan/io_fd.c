@@ -35,8 +35,12 @@ int ik__sock_adopt(struct ik__io *io, int rfd, int wfd, int type, int family,
     }
     /* Never change its flags: the description may be shared with other
      * processes. An O_NONBLOCK socket makes a blocking read return EAGAIN,
-     * and the channel layer then polls. */
-    ik__io_init(io, ops, rfd, rfd);
+     * and the channel layer then polls. Nor its SO_PASSRIGHTS: its creator
+     * chose whether it accepts fds. */
+    if (family == AF_UNIX)
+        ik__unix_io_init(io, ops, rfd);
+    else
+        ik__io_init(io, ops, rfd, rfd);
     return 0;
 }
 
@@ -164,13 +168,65 @@ const struct ik__io_ops ik__io_sock_ops = {
 
 /* ---- Unix sockets: fds and credentials --------------------------------- */
 
+/*
+ * Receiving fds is opt-in (fds=1). A socket that has not opted in refuses
+ * them in the kernel (SO_PASSRIGHTS off, Linux 6.16+): a peer cannot push
+ * fds into this process, and reads are a plain recv(2), which is cheaper
+ * than recvmsg(2) (see docs/design.md). Where the kernel lacks the option,
+ * every socket reads with recvmsg and closes fds nobody asked for.
+ */
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+
+static atomic_int no_passrights; /* test hook: act as an older kernel */
+
+void ik__unix_test_no_passrights(int on)
+{
+    atomic_store(&no_passrights, on);
+}
+
+void ik__unix_fds_policy(int fd, int accept_fds)
+{
+    int off = 0;
+    if (!accept_fds && !atomic_load_explicit(&no_passrights, memory_order_relaxed))
+        (void)setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)); /* may lack it */
+}
+
+void ik__unix_io_init(struct ik__io *io, const struct ik__io_ops *ops, int fd)
+{
+    ik__io_init(io, ops, fd, fd);
+    int on = 1;
+    socklen_t sl = sizeof(on);
+    if (!atomic_load_explicit(&no_passrights, memory_order_relaxed) &&
+        getsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &on, &sl) == 0 && on == 0)
+        io->fds_refused = true;
+}
+
 union ik__cmsg_fds {
     char buf[CMSG_SPACE(sizeof(int) * 253)];
     struct cmsghdr align;
 };
 
+/* Read on a socket that refuses fds: nothing can ride along. A packet
+ * longer than n is reported (MSG_TRUNC gives its real length). */
+static ssize_t unix_recv_plain(struct ik__io *io, void *buf, size_t n, int packet, int wait)
+{
+    ssize_t r =
+        ik__io_recv_retry(io->rfd, buf, n, (wait ? 0 : MSG_DONTWAIT) | (packet ? MSG_TRUNC : 0));
+    if (r < 0)
+        return ik__io_fail(io, errno, POLLIN);
+    if ((size_t)r > n) {
+        snprintf(io->detail, sizeof(io->detail), "oversized packet");
+        return IK_EPROTO;
+    }
+    return r;
+}
+
 static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet, int wait)
 {
+    if (io->fds_refused)
+        return unix_recv_plain(io, buf, n, packet, wait);
     union ik__cmsg_fds ctl;
     struct iovec iov = {.iov_base = buf, .iov_len = n};
     for (;;) {
@@ -231,6 +287,11 @@ ssize_t ik__io_unix_send(struct ik__io *io, const struct iovec *iov, int n, cons
         return r;
     if (errno == EMSGSIZE)
         return IK_EMSGSIZE;
+    if (errno == EPERM && nfds > 0) {
+        snprintf(io->detail, sizeof(io->detail),
+                 "the peer refuses fds (its end was not opened with fds=1)");
+        return IK_EPERM;
+    }
     return ik__io_fail(io, errno, POLLOUT);
 }
 

@@ -55,6 +55,14 @@ int ik_chan_opts_set_raw(ik_chan_opts *o, int on)
     return 0;
 }
 
+int ik_chan_opts_set_fds(ik_chan_opts *o, int on)
+{
+    if (o == NULL || (on != 0 && on != 1))
+        return IK_EINVAL;
+    o->fds = on;
+    return 0;
+}
+
 static int set_path(char *dst, const char *src)
 {
     if (src == NULL) {
@@ -176,11 +184,13 @@ static int apply(ik_chan_opts *o, const char *k, size_t kn, const char *v, size_
         if (parse_num(v, vn, -1, INT32_MAX, &x) != 0)
             return IK_EINVAL;
         o->timeout_ms = (int)x;
-    } else if (key_is(k, kn, "raw") || key_is(k, kn, "verify") || key_is(k, kn, "tls12")) {
+    } else if (key_is(k, kn, "raw") || key_is(k, kn, "verify") || key_is(k, kn, "tls12") ||
+               key_is(k, kn, "fds")) {
         if (parse_num(v, vn, 0, 1, &x) != 0)
             return IK_EINVAL;
         int *dst = key_is(k, kn, "raw")      ? &o->raw
                    : key_is(k, kn, "verify") ? &o->verify
+                   : key_is(k, kn, "fds")    ? &o->fds
                                              : &o->tls12;
         *dst = (int)x;
     } else if (key_is(k, kn, "backlog")) {

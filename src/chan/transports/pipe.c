@@ -3,8 +3,9 @@
 
 #include <unistd.h>
 
-static int pipe_pair(struct ik__io *a, struct ik__io *b)
+static int pipe_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts *o)
 {
+    IK__UNUSED(o);
     int p1[2], p2[2];
     if (pipe2(p1, O_CLOEXEC) != 0)
         return ik__errno();

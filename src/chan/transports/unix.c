@@ -180,6 +180,8 @@ static int do_listen(struct ik_listener *l, int type, int abstract, const char *
         free(id);
         return rc;
     }
+    if (type != SOCK_DGRAM)
+        ik__unix_fds_policy(fd, l->opts.fds); /* accepted sockets inherit it */
     int dlk = abstract ? -1 : lock_dir(l->path);
     /* Linux takes the socket file's mode from the socket inode: 0600. */
     if (!abstract && fchmod(fd, 0600) != 0) {
@@ -277,7 +279,7 @@ static int do_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline
             close(fd);
             return rc;
         }
-        ik__io_init(io, ops, fd, fd);
+        ik__unix_io_init(io, ops, fd);
         return 0;
     }
 }
@@ -392,6 +394,8 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
             return rc;
         }
         grow_buffers(fd, o);
+    } else {
+        ik__unix_fds_policy(fd, o->fds);
     }
     for (;;) {
         if (connect(fd, (const struct sockaddr *)&a.sa, a.len) == 0)
@@ -441,7 +445,7 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
         }
         ik__udgram_watch_addr(io, &a.sa, a.len, abstract ? NULL : path);
     } else {
-        ik__io_init(io, ops, fd, fd);
+        ik__unix_io_init(io, ops, fd);
     }
     if (type == SOCK_DGRAM) {
         /* Say hello so the listener learns our address (an empty datagram
@@ -491,27 +495,28 @@ static int dgram_adopt(struct ik__io *io, int rfd, int wfd)
     return rc != 0 ? rc : ik__udgram_io_init(io, rfd);
 }
 
-static int do_pair(struct ik__io *a, struct ik__io *b, int type, const struct ik__io_ops *ops)
+static int do_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts *o, int type,
+                   const struct ik__io_ops *ops)
 {
     int sv[2];
     if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0)
         return ik__errno();
-    ik__io_init(a, ops, sv[0], sv[0]);
-    ik__io_init(b, ops, sv[1], sv[1]);
+    ik__unix_fds_policy(sv[0], o->fds);
+    ik__unix_fds_policy(sv[1], o->fds);
+    ik__unix_io_init(a, ops, sv[0]);
+    ik__unix_io_init(b, ops, sv[1]);
     return 0;
 }
 
 /* Datagram pair: each end's peer is the other socket (watched through
- * sock_diag while waiting). Buffers sized for the default max_msg. */
-static int dgram_pair(struct ik__io *a, struct ik__io *b)
+ * sock_diag while waiting). Buffers sized for max_msg. */
+static int dgram_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts *o)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0)
         return ik__errno();
-    struct ik_chan_opts o;
-    ik__opts_default(&o);
-    grow_buffers(sv[0], &o);
-    grow_buffers(sv[1], &o);
+    grow_buffers(sv[0], o);
+    grow_buffers(sv[1], o);
     int rc = ik__udgram_io_init(a, sv[0]);
     if (rc == 0 && (rc = ik__udgram_io_init(b, sv[1])) != 0)
         a->ops->close(a); /* closes sv[0] */
@@ -522,13 +527,13 @@ static int dgram_pair(struct ik__io *a, struct ik__io *b)
     return rc;
 }
 
-static int unix_pair(struct ik__io *a, struct ik__io *b)
+static int unix_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts *o)
 {
-    return do_pair(a, b, SOCK_STREAM, &ik__io_unix_ops);
+    return do_pair(a, b, o, SOCK_STREAM, &ik__io_unix_ops);
 }
-static int seq_pair(struct ik__io *a, struct ik__io *b)
+static int seq_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts *o)
 {
-    return do_pair(a, b, SOCK_SEQPACKET, &ik__io_upkt_ops);
+    return do_pair(a, b, o, SOCK_SEQPACKET, &ik__io_upkt_ops);
 }
 
 const struct ik__transport ik__tp_unix = {
