@@ -8,15 +8,26 @@
  * Goal: <= 1.10x raw for every non-TLS transport. Reports, never asserts.
  * Methodology and measured numbers: docs/bench.md.
  *
+ * Latency rows (not tls) also measure a third side, the "floor": a raw loop
+ * with no library that sends exactly ipckit's bytes with ipckit's system
+ * calls (12-byte frame header built by hand, header+payload copied into one
+ * buffer up to 4096 bytes, else two iovecs; pwritev2(RWF_NOSIGNAL) on pipes,
+ * send/sendmsg(MSG_NOSIGNAL) on sockets; reads of up to 65600 bytes into a
+ * private buffer, then a copy of the payload). floor/raw is the price of the
+ * frame itself; ipckit/floor is what the library adds on top of it.
+ *
  * Noise control (a small VM's wake-up latency drifts by +-15% over seconds):
- * - Each row keeps BOTH peers alive, a raw echo process and an ipckit echo
- *   process, and alternates rounds between them, the order swapped every
- *   round (raw,ik / ik,raw / raw,ik ...), >= 5 rounds each. A round is a
+ * - Each row keeps all its peers alive (a raw, a floor and an ipckit echo
+ *   process; bandwidth and tls rows: raw and ipckit) and rotates rounds
+ *   between them in a changing order (raw,floor,ik / ik,raw,floor /
+ *   floor,ik,raw / ik,floor,raw ...: every side runs first, second and last
+ *   equally often), >= 5 rounds each. A round is a
  *   warm-up plus N timed round trips (latency) or N 1 MiB messages
- *   (bandwidth). A slow phase of the host therefore hits both sides.
+ *   (bandwidth). A slow phase of the host therefore hits every side.
  * - Reported: the median over rounds of each round's p50 (p99, GB/s), the
- *   ratio of the two medians, and the spread: min-max of the per-round
- *   ratios (ipckit round r / raw round r), so the noise is visible.
+ *   ratio of the medians (ipckit/raw, floor/raw), and the spread: min-max of
+ *   the per-round ratios (ipckit round r / raw round r, floor round r / raw
+ *   round r), so the noise is visible.
  * - Two placements: "cross CPU" pins this process to one CPU and both peers
  *   to another (every message is a cross-CPU wake-up, idle-state exit
  *   included); "same CPU" pins all three to one CPU (every hand-off is a
@@ -29,8 +40,9 @@
  *   peer (peers are stopped with SIGKILL while blocked in read, and the
  *   parent never writes after that), so SIG_DFL is safe for it.
  *
- * `bench_chan --one KEY raw|ik SIZE|bw COUNT [same|cross]` runs a single
- * side without rounds, for `strace -c -f` (syscalls per message).
+ * `bench_chan --one KEY raw|ik|floor SIZE|bw COUNT [same|cross]` runs a
+ * single side without rounds, for `strace -c -f` (syscalls per message;
+ * floor: latency only, not tls).
  */
 #include "harness.h"
 
@@ -49,21 +61,31 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BW_MSG    (1u << 20)
-#define SEQ_PKT   (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
-#define PP_ITERS  1000u       /* timed round trips per round (x IK_BENCH_SCALE) */
-#define BW_MSGS   128u        /* 1 MiB messages per round (x IK_BENCH_SCALE) */
-#define ROUNDS    15u         /* latency rounds per side (IK_BENCH_ROUNDS) */
-#define BW_ROUNDS 11u         /* bandwidth rounds per side (IK_BENCH_ROUNDS) */
+#define BW_MSG      (1u << 20)
+#define SEQ_PKT     (64u << 10) /* raw seqpacket chunk = ipckit's packet_max */
+#define PP_ITERS    1000u       /* timed round trips per round (x IK_BENCH_SCALE) */
+#define BW_MSGS     128u        /* 1 MiB messages per round (x IK_BENCH_SCALE) */
+#define ROUNDS      15u         /* latency rounds per side (IK_BENCH_ROUNDS) */
+#define BW_ROUNDS   11u         /* bandwidth rounds per side (IK_BENCH_ROUNDS) */
 /* A round also ends after this long (x IK_BENCH_SCALE), once it has the
  * minimum: a loaded host then costs samples, not minutes. Warm-up: 1/5. */
-#define PP_CAP_MS 50u
-#define PP_MIN    200u
-#define BW_CAP_MS 120u
-#define BW_MIN    8u
+#define PP_CAP_MS   50u
+#define PP_MIN      200u
+#define BW_CAP_MS   120u
+#define BW_MIN      8u
+/* Floor: ipckit's frame header, coalescing limit and receive buffer. */
+#define FRAME_HDR   12u
+#define FLOOR_TX    4096u
+#define FLOOR_RX    65600u
+#define FLOOR_MAX_N (SEQ_PKT - FRAME_HDR) /* one seqpacket packet per frame */
+
+#ifndef RWF_NOSIGNAL
+#define RWF_NOSIGNAL 0x00000100 /* Linux 6.18: EPIPE without SIGPIPE */
+#endif
 
 enum raw_kind { RAW_PIPE, RAW_FIFO, RAW_STREAM, RAW_SEQ, RAW_TCP };
 
@@ -75,31 +97,52 @@ struct tp {
     enum raw_kind raw;
     const char *raw_name;
     int sigpipe_dfl; /* run with SIGPIPE at SIG_DFL (both sides) */
+    int no_floor;    /* no floor side (tls: its bytes are not ipckit frames) */
 };
 
 static const struct tp tps[] = {
-    {"pipe", "pipe", NULL, "pipe", RAW_PIPE, "raw pipe read/write", 0},
-    {"pipe-dfl", "pipe [SIGPIPE dfl]", NULL, "pipe", RAW_PIPE, "raw pipe read/write", 1},
-    {"fifo", "fifo", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 0},
-    {"fifo-dfl", "fifo [SIGPIPE dfl]", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 1},
-    {"unix", "unix stream", "unix://bench-%d", NULL, RAW_STREAM, "raw socketpair stream", 0},
-    {"seq", "unix seqpacket", "unix+seq://bench-%d", NULL, RAW_SEQ, "raw socketpair seqpacket", 0},
-    {"tcp", "tcp", "tcp://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback", 0},
-    {"tls", "tls", "tls://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback (no TLS)", 0},
+    {"pipe", "pipe", NULL, "pipe", RAW_PIPE, "raw pipe read/write", 0, 0},
+    {"pipe-dfl", "pipe [SIGPIPE dfl]", NULL, "pipe", RAW_PIPE, "raw pipe read/write", 1, 0},
+    {"fifo", "fifo", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 0, 0},
+    {"fifo-dfl", "fifo [SIGPIPE dfl]", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 1,
+     0},
+    {"unix", "unix stream", "unix://bench-%d", NULL, RAW_STREAM, "raw socketpair stream", 0, 0},
+    {"seq", "unix seqpacket", "unix+seq://bench-%d", NULL, RAW_SEQ, "raw socketpair seqpacket", 0,
+     0},
+    {"tcp", "tcp", "tcp://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback", 0, 0},
+    {"tls", "tls", "tls://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback (no TLS)", 0, 1},
 };
 #define NTPS (sizeof(tps) / sizeof(tps[0]))
 
+/* The sides of a row; also the index of their results. */
+enum side { SIDE_RAW, SIDE_FLOOR, SIDE_IK, NSIDES };
+static const char *const side_name[NSIDES] = {"raw", "floor", "ik"};
+
+/* Floor: one end of a hand-framed connection (no library). */
+struct framer {
+    int rfd, wfd;
+    int sock;          /* send/sendmsg/recv; else pwritev2/read (pipe, FIFO) */
+    char *rx;          /* FLOOR_RX bytes: received, not yet delivered */
+    size_t rx_start;   /* first unconsumed byte */
+    size_t rx_end;     /* end of received bytes */
+    char tx[FLOOR_TX]; /* header + payload of a small frame */
+};
+
 /* One live peer process and this process's end of the connection. */
 struct peer {
-    int is_ik;
+    enum side mode;
     pid_t pid;
-    int rfd, wfd, packet; /* raw */
+    int rfd, wfd, packet; /* raw, floor */
+    struct framer *fr;    /* floor */
     ik_chan *ch;          /* ipckit */
 };
 
 static char tmpdir[256];
 static char ca[300], cert[300], key[300];
 static int verbose;
+/* Floor pipe/FIFO writes: 1 = pwritev2(RWF_NOSIGNAL), 0 = the kernel refuses
+ * it (probed in main), plain writev. */
+static int floor_nosignal = 1;
 
 static void die(const char *what)
 {
@@ -213,11 +256,148 @@ static void raw_serve(int rfd, int wfd, int packet, size_t n)
     }
 }
 
-static void raw_start(enum raw_kind k, size_t n, int cpu, struct peer *p)
+/* ---- floor: hand-framed raw loop ------------------------------------------ */
+
+static struct framer *framer_new(int rfd, int wfd, int sock)
+{
+    struct framer *f = calloc(1, sizeof(*f));
+    if (f == NULL || (f->rx = malloc(FLOOR_RX)) == NULL)
+        return NULL;
+    f->rfd = rfd;
+    f->wfd = wfd;
+    f->sock = sock;
+    return f;
+}
+
+static void framer_free(struct framer *f)
+{
+    if (f != NULL)
+        free(f->rx);
+    free(f);
+}
+
+/* All of iov[0..cnt) with one call per attempt (ipckit's: pwritev2 with
+ * RWF_NOSIGNAL on pipes, send or sendmsg with MSG_NOSIGNAL on sockets). */
+static int floor_writev(struct framer *f, struct iovec *iov, int cnt)
+{
+    for (;;) {
+        ssize_t r;
+        if (f->sock && cnt == 1)
+            r = send(f->wfd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        else if (f->sock)
+            r = sendmsg(f->wfd, &(struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)cnt},
+                        MSG_NOSIGNAL);
+        else if (floor_nosignal)
+            r = pwritev2(f->wfd, iov, cnt, -1, RWF_NOSIGNAL);
+        else
+            r = writev(f->wfd, iov, cnt);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        size_t k = (size_t)r;
+        while (cnt > 0 && k >= iov[0].iov_len) {
+            k -= iov[0].iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt == 0)
+            return 0;
+        iov[0].iov_base = (char *)iov[0].iov_base + k;
+        iov[0].iov_len -= k;
+    }
+}
+
+/* One frame: 'I' 'K' 1 nfds=0 length(u64 LE), then the payload; one buffer
+ * if it fits FLOOR_TX (one write), else header and payload as two iovecs. */
+static int floor_send(struct framer *f, const void *p, size_t n)
+{
+    unsigned char h[FRAME_HDR] = {'I', 'K', 1, 0};
+    for (unsigned i = 0; i < 8; i++)
+        h[4 + i] = (unsigned char)((uint64_t)n >> (8 * i));
+    struct iovec iov[2];
+    if (FRAME_HDR + n <= FLOOR_TX) {
+        memcpy(f->tx, h, FRAME_HDR);
+        memcpy(f->tx + FRAME_HDR, p, n);
+        iov[0] = (struct iovec){f->tx, FRAME_HDR + n};
+        return floor_writev(f, iov, 1);
+    }
+    iov[0] = (struct iovec){h, FRAME_HDR};
+    iov[1] = (struct iovec){(void *)p, n};
+    return floor_writev(f, iov, 2);
+}
+
+/* Read until a whole frame is buffered, copy its payload (at most cap
+ * bytes) to p; bytes after it stay for the next call. Frames must fit
+ * FLOOR_RX. Seqpacket: each recv is one packet = one frame. */
+static int floor_recv(struct framer *f, void *p, size_t cap, size_t *len)
+{
+    for (;;) {
+        size_t have = f->rx_end - f->rx_start;
+        if (have >= FRAME_HDR) {
+            const unsigned char *h = (const unsigned char *)f->rx + f->rx_start;
+            if (h[0] != 'I' || h[1] != 'K' || h[2] != 1 || h[3] != 0)
+                return -1;
+            uint64_t n = 0;
+            for (unsigned i = 0; i < 8; i++)
+                n |= (uint64_t)h[4 + i] << (8 * i);
+            if (n > cap || n > FLOOR_RX - FRAME_HDR)
+                return -1;
+            if (have >= FRAME_HDR + n) {
+                memcpy(p, h + FRAME_HDR, n);
+                f->rx_start += FRAME_HDR + n;
+                if (f->rx_start == f->rx_end)
+                    f->rx_start = f->rx_end = 0;
+                *len = n;
+                return 0;
+            }
+        }
+        if (f->rx_start > 0) { /* keep the partial frame, at the front */
+            memmove(f->rx, f->rx + f->rx_start, have);
+            f->rx_start = 0;
+            f->rx_end = have;
+        }
+        ssize_t r = f->sock ? recv(f->rfd, f->rx + f->rx_end, FLOOR_RX - f->rx_end, 0)
+                            : read(f->rfd, f->rx + f->rx_end, FLOOR_RX - f->rx_end);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        f->rx_end += (size_t)r;
+    }
+}
+
+/* Floor echo peer: n-byte messages, framed both ways (no bandwidth sink). */
+static void floor_serve(int rfd, int wfd, int sock, size_t n)
+{
+    struct framer *f = framer_new(rfd, wfd, sock);
+    char *buf = malloc(n);
+    size_t len;
+    if (f == NULL || buf == NULL)
+        _exit(2);
+    for (;;) {
+        if (floor_recv(f, buf, n, &len) != 0)
+            _exit(0);
+        if (floor_send(f, buf, len) != 0)
+            _exit(3);
+    }
+}
+
+/* The peer loop of a raw or floor peer. */
+static void fd_serve(enum side mode, int rfd, int wfd, enum raw_kind k, size_t n)
+{
+    if (mode == SIDE_FLOOR)
+        floor_serve(rfd, wfd, k != RAW_PIPE && k != RAW_FIFO, n);
+    raw_serve(rfd, wfd, k == RAW_SEQ, n);
+}
+
+/* A raw or floor peer on a fresh connection of kind k. */
+static void raw_start(enum raw_kind k, enum side mode, size_t n, int cpu, struct peer *p)
 {
     static unsigned seq;
     int a[2], b[2];
     memset(p, 0, sizeof(*p));
+    p->mode = mode;
     p->packet = k == RAW_SEQ;
     fflush(NULL);
     switch (k) {
@@ -228,13 +408,13 @@ static void raw_start(enum raw_kind k, size_t n, int cpu, struct peer *p)
             die("fork");
         if (p->pid == 0) {
             child_init(cpu);
-            raw_serve(b[0], a[1], 0, n);
+            fd_serve(mode, b[0], a[1], k, n);
         }
         close(a[1]);
         close(b[0]);
         p->rfd = a[0];
         p->wfd = b[1];
-        return;
+        break;
     case RAW_FIFO: {
         /* Two FIFOs opened one direction each, as ipckit's fifo:// does.
          * Both sides open in the same order, so the blocking opens pair. */
@@ -250,7 +430,7 @@ static void raw_start(enum raw_kind k, size_t n, int cpu, struct peer *p)
             int r = open(p1, O_RDONLY | O_CLOEXEC), w = open(p2, O_WRONLY | O_CLOEXEC);
             if (r < 0 || w < 0)
                 _exit(2);
-            raw_serve(r, w, 0, n);
+            fd_serve(mode, r, w, k, n);
         }
         p->wfd = open(p1, O_WRONLY | O_CLOEXEC);
         p->rfd = open(p2, O_RDONLY | O_CLOEXEC);
@@ -258,27 +438,29 @@ static void raw_start(enum raw_kind k, size_t n, int cpu, struct peer *p)
             die("open fifo");
         unlink(p1);
         unlink(p2);
-        return;
+        break;
     }
     case RAW_STREAM:
     case RAW_SEQ:
-        if (socketpair(AF_UNIX, (k == RAW_SEQ ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0,
-                       a) != 0)
-            die("socketpair");
-        break;
     case RAW_TCP:
-        if (tcp_pair(a) != 0)
-            die("tcp loopback pair");
+        if (k == RAW_TCP
+                ? tcp_pair(a) != 0
+                : socketpair(AF_UNIX, (k == RAW_SEQ ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC,
+                             0, a) != 0)
+            die(k == RAW_TCP ? "tcp loopback pair" : "socketpair");
+        if ((p->pid = fork()) < 0)
+            die("fork");
+        if (p->pid == 0) {
+            child_init(cpu);
+            fd_serve(mode, a[1], a[1], k, n);
+        }
+        close(a[1]);
+        p->rfd = p->wfd = a[0];
         break;
     }
-    if ((p->pid = fork()) < 0)
-        die("fork");
-    if (p->pid == 0) {
-        child_init(cpu);
-        raw_serve(a[1], a[1], p->packet, n);
-    }
-    close(a[1]);
-    p->rfd = p->wfd = a[0];
+    if (mode == SIDE_FLOOR &&
+        (p->fr = framer_new(p->rfd, p->wfd, k != RAW_PIPE && k != RAW_FIFO)) == NULL)
+        die("framer");
 }
 
 /* ---- ipckit ------------------------------------------------------------- */
@@ -314,7 +496,7 @@ static void ik_serve(ik_chan *ch, size_t n)
 static void ik_start(const struct tp *t, size_t n, int cpu, struct peer *p)
 {
     memset(p, 0, sizeof(*p));
-    p->is_ik = 1;
+    p->mode = SIDE_IK;
     p->rfd = p->wfd = -1;
     fflush(NULL);
     if (t->url == NULL) {
@@ -366,36 +548,43 @@ static void peer_stop(struct peer *p)
     kill(p->pid, SIGKILL);
     while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
         ;
-    if (p->is_ik) {
+    if (p->mode == SIDE_IK) {
         ik_chan_close(p->ch);
     } else {
         close(p->rfd);
         if (p->wfd != p->rfd)
             close(p->wfd);
+        framer_free(p->fr);
     }
 }
 
-static void peer_start(const struct tp *t, int is_ik, size_t n, int cpu, struct peer *p)
+static void peer_start(const struct tp *t, enum side mode, size_t n, int cpu, struct peer *p)
 {
-    if (is_ik)
+    if (mode == SIDE_IK)
         ik_start(t, n, cpu, p);
     else
-        raw_start(t->raw, n, cpu, p);
+        raw_start(t->raw, mode, n, cpu, p);
 }
 
 /* ---- one round ---------------------------------------------------------- */
 
 static int round_trip(struct peer *p, char *buf, size_t n)
 {
-    if (p->is_ik) {
-        size_t len;
+    size_t len = n;
+    switch (p->mode) {
+    case SIDE_IK:
         return ik_send(p->ch, buf, n, -1) == 0 && ik_recv(p->ch, buf, n, &len, -1) == 0 && len == n
                    ? 0
                    : -1;
+    case SIDE_FLOOR:
+        return floor_send(p->fr, buf, n) == 0 && floor_recv(p->fr, buf, n, &len) == 0 && len == n
+                   ? 0
+                   : -1;
+    default:
+        return raw_send(p->wfd, buf, n, p->packet) == 0 && full_read(p->rfd, buf, n, p->packet) == 0
+                   ? 0
+                   : -1;
     }
-    return raw_send(p->wfd, buf, n, p->packet) == 0 && full_read(p->rfd, buf, n, p->packet) == 0
-               ? 0
-               : -1;
 }
 
 /* warm + iters round trips of n bytes; p50/p99 of the timed ones, in us. */
@@ -433,15 +622,16 @@ static int bw_round(struct peer *p, char *buf, uint64_t msgs, uint64_t cap_ns, d
     for (int last = 0; !last;) {
         last = sent + 1 == msgs || (cap_ns && sent + 1 >= BW_MIN && ikb_now_ns() - t0 >= cap_ns);
         buf[0] = (char)last;
-        int rc =
-            p->is_ik ? ik_send(p->ch, buf, BW_MSG, -1) : raw_send(p->wfd, buf, BW_MSG, p->packet);
+        int rc = p->mode == SIDE_IK ? ik_send(p->ch, buf, BW_MSG, -1)
+                                    : raw_send(p->wfd, buf, BW_MSG, p->packet);
         if (rc != 0)
             return -1;
         sent++;
     }
     char c;
     size_t len;
-    int rc = p->is_ik ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->packet);
+    int rc =
+        p->mode == SIDE_IK ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->packet);
     if (rc != 0)
         return -1;
     *gbs = (double)BW_MSG * (double)sent / ((double)(ikb_now_ns() - t0) / 1e9) / 1e9;
@@ -455,66 +645,121 @@ static void sigpipe_set(const struct tp *t)
     signal(SIGPIPE, t->sigpipe_dfl ? SIG_DFL : SIG_IGN);
 }
 
-static void spread(const double *ik, const double *raw, unsigned n, double *lo, double *hi)
+/* Smallest and largest per-round ratio x[r] / raw[r]. */
+static void spread(const double *x, const double *raw, unsigned n, double *lo, double *hi)
 {
     *lo = 1e9;
     *hi = 0;
     for (unsigned r = 0; r < n; r++) {
-        double q = raw[r] > 0 ? ik[r] / raw[r] : 0;
+        double q = raw[r] > 0 ? x[r] / raw[r] : 0;
         *lo = q < *lo ? q : *lo;
         *hi = q > *hi ? q : *hi;
     }
 }
 
-/* Latency row: both peers live, rounds alternating raw/ik with the order
- * swapped each round. side 0 = raw, 1 = ipckit. */
+/* Round orders, cycled: over six rounds each side runs first, second and
+ * last twice, and every pair of sides runs in both orders equally often
+ * (rows without a floor skip it: raw,ik / ik,raw / ...). */
+static const enum side orders[6][NSIDES] = {
+    {SIDE_RAW, SIDE_FLOOR, SIDE_IK}, {SIDE_IK, SIDE_RAW, SIDE_FLOOR},
+    {SIDE_FLOOR, SIDE_IK, SIDE_RAW}, {SIDE_IK, SIDE_FLOOR, SIDE_RAW},
+    {SIDE_RAW, SIDE_IK, SIDE_FLOOR}, {SIDE_FLOOR, SIDE_RAW, SIDE_IK},
+};
+
+/* Latency table heading: the harness's columns plus the floor's. */
+static void lat_header(const char *title)
+{
+    printf("\n%s\n", title);
+    printf("%-36s %12s  %-28s %12s  %-6s %6s  %-11s  %-11s  %s\n", "ipckit", "value", "baseline",
+           "value", "unit", "ik/raw", "spread", "floor/raw", "spread");
+}
+
+/* One latency line: ipckit and raw medians, their ratio and its spread,
+ * then floor/raw and its spread (fl < 0: no floor). */
+static void lat_report(const char *what, double ik, const char *raw_name, double raw, double fl,
+                       const double ik_sp[2], const double fl_sp[2])
+{
+    char sp[40], fsp[80];
+    snprintf(sp, sizeof(sp), "[%.2f-%.2f]", ik_sp[0], ik_sp[1]);
+    if (fl < 0)
+        snprintf(fsp, sizeof(fsp), "floor -");
+    else
+        snprintf(fsp, sizeof(fsp), "%s %4.2fx  [%.2f-%.2f]",
+                 floor_nosignal ? "floor" : "floor(writev)", raw > 0 ? fl / raw : 0, fl_sp[0],
+                 fl_sp[1]);
+    printf("%-36s %12.2f  %-28s %12.2f  %-6s %5.2fx  %-11s  %s\n", what, ik, raw_name, raw, "us",
+           raw > 0 ? ik / raw : 0, sp, fsp);
+    fflush(stdout);
+}
+
+/* Latency row: all peers live (raw, floor unless t->no_floor, ipckit),
+ * rounds rotating through them in the orders above. */
 static void pp_row(const struct tp *t, size_t n, int peer_cpu, const char *mode)
 {
     unsigned rounds = ikb_rounds(ROUNDS);
     uint64_t iters = ikb_iters(PP_ITERS), warm = iters / 10 + 10;
     uint64_t cap = (uint64_t)(ikb_scale() * PP_CAP_MS * 1e6);
-    double p50[2][99], p99[2][99];
-    struct peer pe[2];
+    double p50[NSIDES][99], p99[NSIDES][99];
+    struct peer pe[NSIDES];
+    int has_floor = !t->no_floor;
     sigpipe_set(t);
-    peer_start(t, 0, n, peer_cpu, &pe[0]);
-    peer_start(t, 1, n, peer_cpu, &pe[1]);
+    for (int side = 0; side < NSIDES; side++)
+        if (side != SIDE_FLOOR || has_floor)
+            peer_start(t, (enum side)side, n, peer_cpu, &pe[side]);
     char *buf = calloc(1, n);
     ikb_samples s = {0};
     int ok = buf != NULL;
     for (unsigned r = 0; r < rounds && ok; r++) {
-        for (int k = 0; k < 2 && ok; k++) {
-            int side = (int)(r & 1) ^ k; /* raw,ik / ik,raw / ... */
+        for (int k = 0; k < NSIDES && ok; k++) {
+            enum side side = orders[r % 6][k];
+            if (side == SIDE_FLOOR && !has_floor)
+                continue;
             ok = pp_round(&pe[side], buf, n, warm, iters, cap, &s, &p50[side][r], &p99[side][r]) ==
                  0;
         }
-        if (ok && verbose)
-            fprintf(stderr,
-                    "  %s %s %zu B round %u: raw p50 %.2f p99 %.2f | ik p50 %.2f p99 %.2f\n", mode,
-                    t->name, n, r, p50[0][r], p99[0][r], p50[1][r], p99[1][r]);
+        if (!ok || !verbose)
+            continue;
+        char fl[64] = " | floor -", ord[32] = "";
+        if (has_floor)
+            snprintf(fl, sizeof(fl), " | floor p50 %.2f p99 %.2f", p50[SIDE_FLOOR][r],
+                     p99[SIDE_FLOOR][r]);
+        for (int k = 0; k < NSIDES; k++) /* the order this round ran in */
+            if (orders[r % 6][k] != SIDE_FLOOR || has_floor)
+                snprintf(ord + strlen(ord), sizeof(ord) - strlen(ord), "%s%s", *ord ? "," : "",
+                         side_name[orders[r % 6][k]]);
+        fprintf(stderr,
+                "  %s %s %zu B round %u (%s): raw p50 %.2f p99 %.2f%s | ik p50 %.2f p99 %.2f\n",
+                mode, t->name, n, r, ord, p50[SIDE_RAW][r], p99[SIDE_RAW][r], fl, p50[SIDE_IK][r],
+                p99[SIDE_IK][r]);
     }
-    peer_stop(&pe[0]);
-    peer_stop(&pe[1]);
+    for (int side = 0; side < NSIDES; side++)
+        if (side != SIDE_FLOOR || has_floor)
+            peer_stop(&pe[side]);
     signal(SIGPIPE, SIG_IGN);
     ikb_samples_free(&s);
     free(buf);
     char what[96];
     if (!ok) {
-        printf("%-44s FAILED (a peer died)\n", t->name);
+        snprintf(what, sizeof(what), "%s %zu B", t->name, n);
+        printf("%-36s FAILED (a peer died)\n", what);
         return;
     }
-    double lo, hi, m[2][2], tmp[99];
-    spread(p50[1], p50[0], rounds, &lo, &hi);
-    for (int side = 0; side < 2; side++) {
-        memcpy(tmp, p50[side], rounds * sizeof(double));
-        m[side][0] = ikb_median(tmp, rounds);
-        memcpy(tmp, p99[side], rounds * sizeof(double));
-        m[side][1] = ikb_median(tmp, rounds);
+    for (int q = 0; q < 2; q++) { /* p50, p99 */
+        double(*v)[99] = q ? p99 : p50;
+        double m[NSIDES], tmp[99], ik_sp[2], fl_sp[2] = {0, 0};
+        for (int side = 0; side < NSIDES; side++) {
+            m[side] = -1; /* no floor */
+            if (side == SIDE_FLOOR && !has_floor)
+                continue;
+            memcpy(tmp, v[side], rounds * sizeof(double));
+            m[side] = ikb_median(tmp, rounds);
+        }
+        spread(v[SIDE_IK], v[SIDE_RAW], rounds, &ik_sp[0], &ik_sp[1]);
+        if (has_floor)
+            spread(v[SIDE_FLOOR], v[SIDE_RAW], rounds, &fl_sp[0], &fl_sp[1]);
+        snprintf(what, sizeof(what), "%s %zu B %s", t->name, n, q ? "p99" : "p50");
+        lat_report(what, m[SIDE_IK], t->raw_name, m[SIDE_RAW], m[SIDE_FLOOR], ik_sp, fl_sp);
     }
-    snprintf(what, sizeof(what), "%s %zu B p50", t->name, n);
-    ikb_report_spread(what, m[1][0], t->raw_name, m[0][0], "us", lo, hi);
-    spread(p99[1], p99[0], rounds, &lo, &hi);
-    snprintf(what, sizeof(what), "%s %zu B p99", t->name, n);
-    ikb_report_spread(what, m[1][1], t->raw_name, m[0][1], "us", lo, hi);
 }
 
 static void bw_row(const struct tp *t, int peer_cpu, const char *mode)
@@ -525,8 +770,8 @@ static void bw_row(const struct tp *t, int peer_cpu, const char *mode)
     double g[2][99];
     struct peer pe[2];
     sigpipe_set(t);
-    peer_start(t, 0, 0, peer_cpu, &pe[0]);
-    peer_start(t, 1, 0, peer_cpu, &pe[1]);
+    peer_start(t, SIDE_RAW, 0, peer_cpu, &pe[0]); /* here: 0 = raw, 1 = ipckit */
+    peer_start(t, SIDE_IK, 0, peer_cpu, &pe[1]);
     char *buf = calloc(1, BW_MSG);
     int ok = buf != NULL;
     double warm;
@@ -575,6 +820,28 @@ static void make_cert(void)
         fprintf(stderr, "bench_chan: openssl failed, tls rows will fail\n");
 }
 
+/* 1 if this kernel takes pwritev2(RWF_NOSIGNAL) on a pipe (Linux 6.18+),
+ * 0 if it refuses the flag: the floor then uses writev, as ipckit would
+ * (which then adds its SIGPIPE handling; the floor does not). */
+static int probe_nosignal(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        die("pipe");
+    struct iovec v = {(void *)"", 1};
+    ssize_t r = pwritev2(p[1], &v, 1, -1, RWF_NOSIGNAL);
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    if (r == 1)
+        return 1;
+    if (e != EINVAL && e != EOPNOTSUPP) {
+        errno = e;
+        die("pwritev2 probe");
+    }
+    return 0;
+}
+
 /* The first two CPUs this process may run on (-1 if absent). */
 static void pick_cpus(cpu_set_t *all, int *a, int *b)
 {
@@ -601,16 +868,23 @@ static int want_table(const char *kind, int same)
     return e == NULL || *e == '\0' || strstr(e, name) != NULL;
 }
 
-/* --one KEY raw|ik SIZE|bw COUNT [same|cross]: one side, no rounds. */
+/* --one KEY raw|ik|floor SIZE|bw COUNT [same|cross]: one side, no rounds. */
 static int run_one(int argc, char **argv, int cpu_a, int cpu_b)
 {
     const struct tp *t = NULL;
+    int mode = -1;
     for (size_t i = 0; i < NTPS; i++)
         if (argc >= 3 && strcmp(argv[2], tps[i].key) == 0)
             t = &tps[i];
-    if (argc < 6 || t == NULL || (strcmp(argv[3], "raw") != 0 && strcmp(argv[3], "ik") != 0)) {
-        fprintf(stderr, "usage: bench_chan --one KEY raw|ik SIZE|bw COUNT [same|cross]\n"
-                        "KEY: pipe pipe-dfl fifo fifo-dfl unix seq tcp tls\n");
+    for (int m = 0; m < NSIDES; m++)
+        if (argc >= 4 && strcmp(argv[3], side_name[m]) == 0)
+            mode = m;
+    if (argc < 6 || t == NULL || mode < 0) {
+        fprintf(stderr,
+                "usage: bench_chan --one KEY raw|ik|floor SIZE|bw COUNT [same|cross]\n"
+                "KEY: pipe pipe-dfl fifo fifo-dfl unix seq tcp tls (floor: not tls, "
+                "not bw, SIZE <= %u)\n",
+                (unsigned)FLOOR_MAX_N);
         return 2;
     }
     int bw = strcmp(argv[4], "bw") == 0;
@@ -619,10 +893,15 @@ static int run_one(int argc, char **argv, int cpu_a, int cpu_b)
     int cross = argc > 6 && strcmp(argv[6], "cross") == 0;
     if ((!bw && (n == 0 || n > BW_MSG)) || count == 0)
         return 2;
+    if (mode == SIDE_FLOOR && (t->no_floor || bw || n > FLOOR_MAX_N)) {
+        fprintf(stderr, "bench_chan: floor: latency only, not tls, SIZE <= %u\n",
+                (unsigned)FLOOR_MAX_N);
+        return 2;
+    }
     pin(cpu_a);
     struct peer p;
     sigpipe_set(t);
-    peer_start(t, strcmp(argv[3], "ik") == 0, n, cross ? cpu_b : cpu_a, &p);
+    peer_start(t, (enum side)mode, n, cross ? cpu_b : cpu_a, &p);
     char *buf = calloc(1, bw ? BW_MSG : n);
     ikb_samples s = {0};
     double a = 0, b = 0;
@@ -641,6 +920,7 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN); /* rows flip it to SIG_DFL where asked */
     verbose = getenv("IK_BENCH_VERBOSE") != NULL;
+    floor_nosignal = probe_nosignal();
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/ik-bench-chan-XXXXXX");
     if (mkdtemp(tmpdir) == NULL)
         die("mkdtemp");
@@ -659,15 +939,19 @@ int main(int argc, char **argv)
     } else {
         const size_t sizes[] = {64, 4096};
         char title[256];
-        printf("channel benchmark: %u (bandwidth: %u) rounds per side, alternating raw/ipckit; a "
-               "round = up to\n%llu round trips (%u ms) or %llu x 1 MiB (%u ms); value = median "
-               "over rounds; spread = "
-               "min-max of per-round\nratios (ipckit/raw). CPUs %d and %d. pipe/fifo rows: "
-               "SIGPIPE ignored; [SIGPIPE dfl] rows:\ndefault disposition (ipckit masks it per "
-               "write). Method: docs/bench.md\n",
-               ikb_rounds(ROUNDS), ikb_rounds(BW_ROUNDS), (unsigned long long)ikb_iters(PP_ITERS),
-               (unsigned)(ikb_scale() * PP_CAP_MS), (unsigned long long)ikb_iters(BW_MSGS),
-               (unsigned)(ikb_scale() * BW_CAP_MS), cpu_a, cpu_b);
+        printf(
+            "channel benchmark: %u (bandwidth: %u) rounds per side, rotating raw/floor/ipckit "
+            "(bandwidth: raw/ipckit); a round\n= up to %llu round trips (%u ms) or %llu x 1 MiB "
+            "(%u ms); value = median over rounds; spread = min-max of\nper-round ratios "
+            "(ipckit/raw, floor/raw). floor: raw loop, no library, sending ipckit's framed bytes "
+            "with\nipckit's system calls (%s on pipes), so floor/raw is the price of the frame "
+            "itself. CPUs %d and %d.\npipe/fifo rows: SIGPIPE ignored; [SIGPIPE dfl] rows: "
+            "default disposition. Method: docs/bench.md\n",
+            ikb_rounds(ROUNDS), ikb_rounds(BW_ROUNDS), (unsigned long long)ikb_iters(PP_ITERS),
+            (unsigned)(ikb_scale() * PP_CAP_MS), (unsigned long long)ikb_iters(BW_MSGS),
+            (unsigned)(ikb_scale() * BW_CAP_MS),
+            floor_nosignal ? "pwritev2(RWF_NOSIGNAL)" : "writev: RWF_NOSIGNAL refused", cpu_a,
+            cpu_b);
         for (int same = 0; same < 2; same++) {
             if ((!same && cpu_b < 0) || !want_table("lat", same))
                 continue; /* one CPU: no cross-CPU table */
@@ -677,7 +961,7 @@ int main(int argc, char **argv)
             snprintf(title, sizeof(title),
                      "ping-pong latency, round trip, %s (this process on CPU %d, peers on CPU %d)",
                      mode, cpu_a, peer_cpu);
-            ikb_header_spread(title);
+            lat_header(title);
             for (size_t i = 0; i < NTPS; i++)
                 for (size_t j = 0; j < 2; j++)
                     pp_row(&tps[i], sizes[j], peer_cpu, mode);
