@@ -614,6 +614,9 @@ static void test_fds_opt_in(void **state)
     assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?fds=2"));
     assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix+seq?raw=1"));
     assert_ik(IK_ENOTSUP, ik_chan_pair(&a, &b, "nope?fds=1"));
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "pipe?fds=1")); /* cannot carry fds */
+    ik_listener *tl;
+    assert_ik(IK_EINVAL, ik_listen(&tl, "tcp://127.0.0.1:0?fds=1", NULL));
 }
 
 static void test_fd_passing_across_exec(void **state)

@@ -129,6 +129,8 @@ static int check_mode(const struct ik__transport *tp, const struct ik_chan_opts 
 {
     if (o->raw && !(tp->flags & IK__TF_STREAM))
         return IK_EINVAL;
+    if (o->fds && !(tp->flags & IK__TF_FDS))
+        return IK_EINVAL; /* only Unix stream/seqpacket carry fds */
     return 0;
 }
 
