@@ -2,8 +2,9 @@
  * Channel benchmark: ping-pong latency (p50/p99) for 64 B and 4 KiB, and
  * streaming bandwidth for 1 MiB messages, on pipe, fifo, unix stream, unix
  * seqpacket, tcp and tls. Each ipckit number is printed beside the raw
- * system-call equivalent (the same kind of fd, blocking read/write or
- * send/recv of the same bytes) measured in the same run. TLS is compared with
+ * system-call equivalent (the same kind of fd, blocking read/write on pipes,
+ * send/recv on sockets, the cheapest calls of each; same bytes) measured in
+ * the same run. TLS is compared with
  * raw TCP, so its ratio is the whole cost of TLS (cipher, records, syscalls).
  * Goal: <= 1.10x raw for every non-TLS transport. Reports, never asserts.
  * Methodology and measured numbers: docs/bench.md.
@@ -106,11 +107,11 @@ static const struct tp tps[] = {
     {"fifo", "fifo", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 0, 0},
     {"fifo-dfl", "fifo [SIGPIPE dfl]", "fifo://bench-%d", NULL, RAW_FIFO, "raw fifo read/write", 1,
      0},
-    {"unix", "unix stream", "unix://bench-%d", NULL, RAW_STREAM, "raw socketpair stream", 0, 0},
-    {"seq", "unix seqpacket", "unix+seq://bench-%d", NULL, RAW_SEQ, "raw socketpair seqpacket", 0,
+    {"unix", "unix stream", "unix://bench-%d", NULL, RAW_STREAM, "raw socketpair send/recv", 0, 0},
+    {"seq", "unix seqpacket", "unix+seq://bench-%d", NULL, RAW_SEQ, "raw seqpacket send/recv", 0,
      0},
-    {"tcp", "tcp", "tcp://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback", 0, 0},
-    {"tls", "tls", "tls://127.0.0.1:0", NULL, RAW_TCP, "raw tcp loopback (no TLS)", 0, 1},
+    {"tcp", "tcp", "tcp://127.0.0.1:0", NULL, RAW_TCP, "raw tcp send/recv", 0, 0},
+    {"tls", "tls", "tls://127.0.0.1:0", NULL, RAW_TCP, "raw tcp send/recv (no TLS)", 0, 1},
 };
 #define NTPS (sizeof(tps) / sizeof(tps[0]))
 
@@ -132,9 +133,9 @@ struct framer {
 struct peer {
     enum side mode;
     pid_t pid;
-    int rfd, wfd, packet; /* raw, floor */
-    struct framer *fr;    /* floor */
-    ik_chan *ch;          /* ipckit */
+    int rfd, wfd, packet, sock; /* raw, floor */
+    struct framer *fr;          /* floor */
+    ik_chan *ch;                /* ipckit */
 };
 
 static char tmpdir[256];
@@ -171,11 +172,13 @@ static void child_init(int cpu)
 
 /* ---- raw system calls ---------------------------------------------------- */
 
-static int full_write(int fd, const void *p, size_t n)
+/* Sockets use send/recv, pipes write/read: the cheapest call of each (on
+ * a socket, write/read take the longer sock_write_iter path). */
+static int full_write(int fd, const void *p, size_t n, int sock)
 {
     const char *c = p;
     while (n > 0) {
-        ssize_t r = write(fd, c, n);
+        ssize_t r = sock ? send(fd, c, n, MSG_NOSIGNAL) : write(fd, c, n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -188,11 +191,11 @@ static int full_write(int fd, const void *p, size_t n)
 
 /* Stream: read exactly n bytes. Seqpacket: n bytes in packets of the sizes
  * raw_send made (each recv takes one packet). */
-static int full_read(int fd, void *p, size_t n, int packet)
+static int full_read(int fd, void *p, size_t n, int sock)
 {
     char *c = p;
     while (n > 0) {
-        ssize_t r = packet ? recv(fd, c, n, 0) : read(fd, c, n);
+        ssize_t r = sock ? recv(fd, c, n, 0) : read(fd, c, n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -205,10 +208,10 @@ static int full_read(int fd, void *p, size_t n, int packet)
 
 /* Seqpacket writes larger than the socket buffer fail: send in SEQ_PKT
  * pieces, as ipckit does. */
-static int raw_send(int fd, const void *p, size_t n, int packet)
+static int raw_send(int fd, const void *p, size_t n, int packet, int sock)
 {
     if (!packet)
-        return full_write(fd, p, n);
+        return full_write(fd, p, n, sock);
     const char *c = p;
     while (n > 0) {
         size_t k = n > SEQ_PKT ? SEQ_PKT : n;
@@ -241,17 +244,17 @@ static int tcp_pair(int sv[2])
 
 /* Peer loop. n > 0: echo n-byte messages. n == 0: bandwidth sink, reads
  * 1 MiB messages and answers one byte after each whose first byte is 1. */
-static void raw_serve(int rfd, int wfd, int packet, size_t n)
+static void raw_serve(int rfd, int wfd, int packet, int sock, size_t n)
 {
     char *buf = malloc(n ? n : BW_MSG);
     if (buf == NULL)
         _exit(2);
     for (;;) {
-        if (full_read(rfd, buf, n ? n : BW_MSG, packet) != 0)
+        if (full_read(rfd, buf, n ? n : BW_MSG, sock) != 0)
             _exit(0);
-        if (n == 0 && buf[0] == 1 && raw_send(wfd, "k", 1, packet) != 0)
+        if (n == 0 && buf[0] == 1 && raw_send(wfd, "k", 1, packet, sock) != 0)
             _exit(3);
-        if (n > 0 && raw_send(wfd, buf, n, packet) != 0)
+        if (n > 0 && raw_send(wfd, buf, n, packet, sock) != 0)
             _exit(3);
     }
 }
@@ -386,9 +389,10 @@ static void floor_serve(int rfd, int wfd, int sock, size_t n)
 /* The peer loop of a raw or floor peer. */
 static void fd_serve(enum side mode, int rfd, int wfd, enum raw_kind k, size_t n)
 {
+    int sock = k != RAW_PIPE && k != RAW_FIFO;
     if (mode == SIDE_FLOOR)
-        floor_serve(rfd, wfd, k != RAW_PIPE && k != RAW_FIFO, n);
-    raw_serve(rfd, wfd, k == RAW_SEQ, n);
+        floor_serve(rfd, wfd, sock, n);
+    raw_serve(rfd, wfd, k == RAW_SEQ, sock, n);
 }
 
 /* A raw or floor peer on a fresh connection of kind k. */
@@ -399,6 +403,7 @@ static void raw_start(enum raw_kind k, enum side mode, size_t n, int cpu, struct
     memset(p, 0, sizeof(*p));
     p->mode = mode;
     p->packet = k == RAW_SEQ;
+    p->sock = k != RAW_PIPE && k != RAW_FIFO;
     fflush(NULL);
     switch (k) {
     case RAW_PIPE:
@@ -581,7 +586,8 @@ static int round_trip(struct peer *p, char *buf, size_t n)
                    ? 0
                    : -1;
     default:
-        return raw_send(p->wfd, buf, n, p->packet) == 0 && full_read(p->rfd, buf, n, p->packet) == 0
+        return raw_send(p->wfd, buf, n, p->packet, p->sock) == 0 &&
+                       full_read(p->rfd, buf, n, p->sock) == 0
                    ? 0
                    : -1;
     }
@@ -623,7 +629,7 @@ static int bw_round(struct peer *p, char *buf, uint64_t msgs, uint64_t cap_ns, d
         last = sent + 1 == msgs || (cap_ns && sent + 1 >= BW_MIN && ikb_now_ns() - t0 >= cap_ns);
         buf[0] = (char)last;
         int rc = p->mode == SIDE_IK ? ik_send(p->ch, buf, BW_MSG, -1)
-                                    : raw_send(p->wfd, buf, BW_MSG, p->packet);
+                                    : raw_send(p->wfd, buf, BW_MSG, p->packet, p->sock);
         if (rc != 0)
             return -1;
         sent++;
@@ -631,7 +637,7 @@ static int bw_round(struct peer *p, char *buf, uint64_t msgs, uint64_t cap_ns, d
     char c;
     size_t len;
     int rc =
-        p->mode == SIDE_IK ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->packet);
+        p->mode == SIDE_IK ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->sock);
     if (rc != 0)
         return -1;
     *gbs = (double)BW_MSG * (double)sent / ((double)(ikb_now_ns() - t0) / 1e9) / 1e9;
