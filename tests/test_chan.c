@@ -8,16 +8,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SUITE_MAX (4u << 20) /* max_msg configured for the suite */
@@ -1139,6 +1142,49 @@ static void test_pending_means_whole_message(void **state)
     ik_chan_close(b);
 }
 
+/* TLS reads ahead (one recv takes a record's header and body, and what
+ * follows): a whole record left in that buffer counts as pending, since the
+ * fd no longer announces it. */
+static void test_tls_pending_sees_buffered_record(void **state)
+{
+    IK__UNUSED(state);
+    const struct tcase *tc = NULL;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (strcmp(cases[i].name, "tls") == 0)
+            tc = &cases[i];
+    assert_non_null(tc);
+    ik_listener *l;
+    ik_chan *s, *c;
+    connect_case(tc, &l, &s, &c);
+    assert_ok(ik_send(c, "one", 3, 1000));
+    assert_ok(ik_send(c, "two", 3, 1000));
+    /* both records queued at the server's socket before it reads */
+    int fd = ik_chan_pollfd(s), queued = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) { /* 37 = a TLS 1.3 record carrying 15 bytes */
+        assert_int_equal(ioctl(fd, FIONREAD, &queued), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (queued >= 2 * 37 || t.tv_sec - t0.tv_sec > 20)
+            break;
+        sched_yield();
+    }
+    assert_true(queued >= 2 * 37);
+    char buf[16];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 5000));
+    assert_memory_equal(buf, "one", 3);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0);     /* the socket is empty ... */
+    assert_int_equal(ik_chan_pending(s), 1); /* ... but "two" is here */
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 0));
+    assert_memory_equal(buf, "two", 3);
+    assert_int_equal(ik_chan_pending(s), 0);
+    ik_chan_close(c);
+    ik_chan_close(s);
+    ik_listener_close(l);
+}
+
 /* unix+dgram has no connection credentials: ik_chan_peer says so instead
  * of returning uid -1 as if it were a real answer. */
 static void test_dgram_peer_not_supported(void **state)
@@ -1188,6 +1234,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_no_fd_leak_on_errors),
         cmocka_unit_test(test_tcp_close_keeps_queued_messages),
         cmocka_unit_test(test_pending_means_whole_message),
+        cmocka_unit_test(test_tls_pending_sees_buffered_record),
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_fd_passing_across_exec),

@@ -28,7 +28,15 @@ struct tls_ctx {
     int wcommitted;
     struct ik__io *lower; /* the byte stream under the BIO */
     int rwait;            /* inside a read without deadline: the BIO may block */
+    /* Read-ahead under OpenSSL: one lower read fetches a record's header
+     * and body (OpenSSL asks for them separately). Bytes here are always
+     * whole records not yet given to OpenSSL, then maybe part of one. */
+    uint8_t *rbuf;
+    size_t roff, rlen;
 };
+
+/* A TLS record is at most 5 + 2^14 + 256 bytes (RFC 8446 5.2). */
+#define TLS_RBUF (5 + 16384 + 256)
 
 /* ---- BIO over the lower layer ------------------------------------------ */
 
@@ -39,14 +47,24 @@ static int bio_read(BIO *b, char *buf, int n)
 {
     struct tls_ctx *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t r = t->lower->ops->read(t->lower, buf, (size_t)n, t->rwait);
-    if (r > 0)
-        return (int)r;
-    if (r == IK_EAGAIN) {
-        BIO_set_retry_read(b);
-        return -1;
+    if (n <= 0)
+        return 0;
+    if (t->rlen == 0) {
+        t->roff = 0;
+        ssize_t r = t->lower->ops->read(t->lower, t->rbuf, TLS_RBUF, t->rwait);
+        if (r == IK_EAGAIN) {
+            BIO_set_retry_read(b);
+            return -1;
+        }
+        if (r <= 0)
+            return r == 0 ? 0 : -1;
+        t->rlen = (size_t)r;
     }
-    return r == 0 ? 0 : -1;
+    size_t k = (size_t)n < t->rlen ? (size_t)n : t->rlen;
+    memcpy(buf, t->rbuf + t->roff, k);
+    t->roff += k;
+    t->rlen -= k;
+    return (int)k;
 }
 
 static int bio_write(BIO *b, const char *buf, int n)
@@ -66,9 +84,12 @@ static int bio_write(BIO *b, const char *buf, int n)
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    IK__UNUSED(b);
     IK__UNUSED(num);
     IK__UNUSED(ptr);
+    if (cmd == BIO_CTRL_PENDING) {
+        const struct tls_ctx *t = BIO_get_data(b);
+        return t != NULL ? (long)t->rlen : 0;
+    }
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
 }
 
@@ -186,10 +207,18 @@ static ssize_t tls_writev(struct ik__io *io, const struct iovec *iov, int n, con
     return done;
 }
 
+/* Decoded bytes inside OpenSSL, or a whole record in the read-ahead
+ * buffer: either way ik_recv(…, 0) makes progress without the fd. A partial
+ * record does not count (the fd says when the rest arrives). */
 static int tls_pending(const struct ik__io *io)
 {
-    struct tls_ctx *t = io->ctx;
-    return SSL_pending(t->ssl);
+    const struct tls_ctx *t = io->ctx;
+    if (SSL_pending(t->ssl) > 0)
+        return 1;
+    if (t->rlen < 5)
+        return 0;
+    const uint8_t *h = t->rbuf + t->roff;
+    return t->rlen >= 5 + ((size_t)h[3] << 8 | h[4]);
 }
 
 static int tls_write_committed(const struct ik__io *io)
@@ -221,6 +250,7 @@ static void tls_close(struct ik__io *io)
             SSL_shutdown(t->ssl); /* best effort close_notify, never blocks */
             SSL_free(t->ssl);     /* frees the BIO */
         }
+        free(t->rbuf);
         free(t);
     }
     if (io->lower != NULL) {
@@ -330,8 +360,9 @@ static int tls_setup(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int 
     }
     io->ctx = t;
     t->ssl = SSL_new(ctx);
+    t->rbuf = malloc(TLS_RBUF);
     BIO *b = BIO_new(bio_meth);
-    if (t->ssl == NULL || b == NULL) {
+    if (t->ssl == NULL || t->rbuf == NULL || b == NULL) {
         BIO_free(b);
         tls_close(io);
         return IK_ENOMEM;
