@@ -555,19 +555,52 @@ static void refused_case(ik_chan *snd, ik_chan *rcv)
     close(one);
     char buf[8];
     size_t len;
+    assert_ik(IK_ETIMEDOUT, ik_recv(snd, buf, sizeof(buf), &len, 0));
+    assert_string_equal(ik_chan_errdetail(snd), ""); /* the detail was that call's */
     assert_ok(ik_send(snd, "go", 2, 1000));
     assert_ok(ik_recv(rcv, buf, sizeof(buf), &len, 1000));
     assert_int_equal(len, 2);
     assert_memory_equal(buf, "go", 2);
 }
 
+/* Send one frame announcing nfds fds, with k fds attached, on a raw fd. */
+static void raw_frame_with_fds(int fd, unsigned nfds, int k)
+{
+    uint8_t f[13] = {'I', 'K', 1, (uint8_t)nfds, 1, 0, 0, 0, 0, 0, 0, 0, 'x'};
+    int fds[4];
+    union {
+        char buf[CMSG_SPACE(sizeof(fds))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec v = {f, sizeof(f)};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    if (k > 0) {
+        for (int i = 0; i < k; i++)
+            fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        m.msg_control = ctl.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)k);
+    }
+    assert_int_equal(sendmsg(fd, &m, MSG_NOSIGNAL), (ssize_t)sizeof(f));
+    for (int i = 0; i < k; i++)
+        close(fds[i]);
+}
+
 static void test_fds_opt_in(void **state)
 {
     IK__UNUSED(state);
+    int refusable = 0;
+#ifdef IK__SO_PASSRIGHTS
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 1;
     socklen_t sl = sizeof(v);
-    int refusable = getsockopt(s, SOL_SOCKET, 83 /* SO_PASSRIGHTS */, &v, &sl) == 0;
+    refusable = getsockopt(s, SOL_SOCKET, IK__SO_PASSRIGHTS, &v, &sl) == 0;
     close(s);
+#endif
     ik_chan *a, *b;
     if (refusable) {
         const char *kinds[] = {"unix", "unix+seq"};
@@ -597,9 +630,44 @@ static void test_fds_opt_in(void **state)
         ik_chan_close(a);
         ik_chan_close(b);
         ik_listener_close(l);
+        /* An adopted socket keeps its creator's choice; fds=1 cannot undo it. */
+        assert_ok(ik_chan_pair(&a, &b, "unix"));
+        int bfd, dfd;
+        assert_ok(ik_chan_fd(b, &bfd, NULL));
+        assert_true((dfd = fcntl(bfd, F_DUPFD_CLOEXEC, 0)) >= 0);
+        ik_chan *x;
+        ik_chan_opts *o;
+        assert_ok(ik_chan_opts_new(&o));
+        assert_ok(ik_chan_opts_set_fds(o, 1));
+        assert_ik(IK_EINVAL, ik_chan_from_fd(&x, "unix", dfd, dfd, o));
+        assert_non_null(strstr(ik_chan_last_errdetail(), "refuses fds"));
+        ik_chan_opts_free(o);
+        assert_ok(ik_chan_from_fd(&x, "unix", dfd, dfd, NULL)); /* x owns dfd */
+        refused_case(a, x);
+        ik_chan_close(x);
+        ik_chan_close(a);
+        ik_chan_close(b);
+        /* seqpacket read with recv(2): an oversized packet is still caught */
+        assert_ok(ik_chan_pair(&a, &b, "unix+seq"));
+        assert_ok(ik_chan_fd(b, &bfd, NULL));
+        size_t big = 64 * 1024 + 4096;
+        uint8_t *p = calloc(1, big);
+        assert_non_null(p);
+        p[0] = 'I';
+        p[1] = 'K';
+        p[2] = 1;
+        assert_int_equal(send(bfd, p, big, MSG_NOSIGNAL), (ssize_t)big);
+        free(p);
+        size_t n;
+        char tmp[8];
+        assert_ik(IK_EPROTO, ik_recv(a, tmp, sizeof(tmp), &n, 1000));
+        assert_non_null(strstr(ik_chan_errdetail(a), "oversized"));
+        ik_chan_close(a);
+        ik_chan_close(b);
     }
-    /* A kernel that cannot refuse (before 6.16): fds arrive anyway, and
-     * ik_recv closes those nobody asked for. */
+    /* A kernel that cannot refuse (before 6.16): fds arrive anyway. An end
+     * that did not opt in closes them on arrival (announced or not) and
+     * still gets the message; an fds=1 end receives them. */
     ik__unix_test_no_passrights(1);
     assert_ok(ik_chan_pair(&a, &b, "unix"));
     int one = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -607,9 +675,24 @@ static void test_fds_opt_in(void **state)
     assert_ok(ik_send_fds(a, "f", 1, &one, 1, 1000));
     char buf[8];
     size_t len;
-    assert_ok(ik_recv(b, buf, sizeof(buf), &len, 1000));
+    int got[2], ng = -1;
+    assert_ok(ik_recv_fds(b, buf, sizeof(buf), &len, got, 2, &ng, 1000));
+    assert_int_equal(ng, 0);
     assert_int_equal(ikt_count_fds(), before);
+    int afd;
+    assert_ok(ik_chan_fd(a, &afd, NULL));
+    raw_frame_with_fds(afd, 0, 2); /* fds the frame does not announce */
+    assert_ok(ik_recv(b, buf, sizeof(buf), &len, 1000));
+    assert_int_equal(ikt_count_fds(), before); /* closed, not queued */
     close(one);
+    ik_chan_close(a);
+    ik_chan_close(b);
+    assert_ok(ik_chan_pair(&a, &b, "unix?fds=1"));
+    assert_ok(ik_chan_fd(a, &afd, NULL));
+    raw_frame_with_fds(afd, 1, 1);
+    assert_ok(ik_recv_fds(b, buf, sizeof(buf), &len, got, 2, &ng, 1000));
+    assert_int_equal(ng, 1);
+    close(got[0]);
     ik_chan_close(a);
     ik_chan_close(b);
     ik__unix_test_no_passrights(0);
@@ -617,7 +700,14 @@ static void test_fds_opt_in(void **state)
     assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?fds=2"));
     assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix+seq?raw=1"));
     assert_ik(IK_ENOTSUP, ik_chan_pair(&a, &b, "nope?fds=1"));
-    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "pipe?fds=1")); /* cannot carry fds */
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "pipe?fds=1"));       /* cannot carry fds */
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?allow_uid=0")); /* no meaning for a pair */
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?timeout=5"));
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?fds=1&"));
+    assert_ok(ik_chan_pair(&a, &b, "unix+seq?fds=1&max_msg=1024"));
+    assert_int_equal(ik_chan_max_msg(a), 1024);
+    ik_chan_close(a);
+    ik_chan_close(b);
     ik_listener *tl;
     assert_ik(IK_EINVAL, ik_listen(&tl, "tcp://127.0.0.1:0?fds=1", NULL));
 }

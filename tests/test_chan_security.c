@@ -4,12 +4,14 @@
 #include "helpers.h"
 #include "chan_shared.h"
 #include "core/internal.h"
+#include "chan/chan_int.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,16 +294,23 @@ static int child_listen_forever(int argc, char **argv)
         pause();
 }
 
-/* A client that is not ipckit pushes fds at a socket path (argv[0]): a
- * frame announcing 3 fds with SCM_RIGHTS attached, then a plain frame "ok".
- * Exit 0 if the kernel refused the fds (EPERM) and "ok" went out. */
+/* A client that is not ipckit pushes fds at a socket: argv[0] "stream" or
+ * "seq", argv[1] a path or "@name" (abstract). It sends a frame announcing
+ * 3 fds with SCM_RIGHTS attached, then a plain frame "ok". Exit 0 if the
+ * kernel refused the fds (EPERM) and "ok" went out. */
 static int child_push_fds(int argc, char **argv)
 {
     IK__UNUSED(argc);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[0]);
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
+    socklen_t sl = sizeof(sa);
+    if (argv[1][0] == '@') {
+        sa.sun_path[0] = '\0';
+        sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(argv[1]));
+    }
+    int type = strcmp(argv[0], "seq") == 0 ? SOCK_SEQPACKET : SOCK_STREAM;
+    int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&sa, sl) != 0)
         return 10;
     uint8_t push[13] = {'I', 'K', 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 'x'};
     int fds[3];
@@ -337,30 +346,18 @@ static const struct ikt_child_role roles[] = {
     {NULL, NULL},
 };
 
-/* Does this kernel let a socket refuse fds (SO_PASSRIGHTS, Linux 6.16)? */
-static int kernel_refuses_fds(void)
+/* fd pushing: a client that is not ipckit connects to a default unix://,
+ * unix+seq:// or unix+abstract:// listener and sends SCM_RIGHTS before the
+ * server has even accepted. The kernel refuses them at the sender; not one
+ * fd enters this process; the connection goes on. */
+static void push_case(const char *scheme, const char *type, const char *addr)
 {
-    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 1;
-    socklen_t sl = sizeof(v);
-    int ok = s >= 0 && getsockopt(s, SOL_SOCKET, 83 /* SO_PASSRIGHTS */, &v, &sl) == 0;
-    close(s);
-    return ok;
-}
-
-/* fd pushing: a client that is not ipckit sends SCM_RIGHTS to a default
- * unix:// listener. The kernel refuses them at the sender; not one fd
- * enters this process; the connection goes on. */
-static void test_fds_cannot_be_pushed(void **state)
-{
-    IK__UNUSED(state);
-    if (!kernel_refuses_fds())
-        skip();
-    char url[PATH_MAX + 16];
-    snprintf(url, sizeof(url), "unix://%s/push.sock", ikt_tmpdir());
+    char url[PATH_MAX + 32];
+    snprintf(url, sizeof(url), "%s://%s", scheme, addr[0] == '@' ? addr + 1 : addr);
     ik_listener *l;
     assert_ok(ik_listen(&l, url, NULL));
     int before = ikt_count_fds();
-    pid_t pid = ikt_spawn(-1, "push-fds", url + strlen("unix://"), NULL);
+    pid_t pid = ikt_spawn(-1, "push-fds", type, addr, NULL);
     ik_chan *ch;
     assert_ok(ik_accept(l, &ch, 10000));
     char buf[16];
@@ -372,6 +369,28 @@ static void test_fds_cannot_be_pushed(void **state)
     ik_chan_close(ch);
     assert_int_equal(ikt_wait(pid), 0);
     ik_listener_close(l);
+}
+
+static void test_fds_cannot_be_pushed(void **state)
+{
+    IK__UNUSED(state);
+#ifndef IK__SO_PASSRIGHTS
+    skip();
+#else
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), v = 1;
+    socklen_t sl = sizeof(v);
+    int refusable = getsockopt(s, SOL_SOCKET, IK__SO_PASSRIGHTS, &v, &sl) == 0;
+    close(s);
+    if (!refusable)
+        skip(); /* kernel before 6.16 */
+    char path[PATH_MAX], abs[64];
+    snprintf(path, sizeof(path), "%s/push.sock", ikt_tmpdir());
+    push_case("unix", "stream", path);
+    snprintf(path, sizeof(path), "%s/push-seq.sock", ikt_tmpdir());
+    push_case("unix+seq", "seq", path);
+    snprintf(abs, sizeof(abs), "@%s", ikt_name("push"));
+    push_case("unix+abstract", "stream", abs);
+#endif
 }
 
 static void squat_case(const char *scheme)

@@ -63,8 +63,10 @@ IK_EXPORT IK_NODISCARD int ik_chan_opts_set_raw(ik_chan_opts *o, int on);
 /* Unix stream/seqpacket: 1 lets this end receive fds (ik_recv_fds). Default
  * 0: the kernel refuses fds sent to it (Linux 6.16+ SO_PASSRIGHTS; the
  * sender's ik_send_fds gets IK_EPERM), so no peer can push fds into this
- * process, and receiving is one recv(2). A listener passes it on to the
- * channels it accepts. */
+ * process, and receiving is one recv(2); before 6.16 such an end closes fds
+ * as they arrive. A listener passes it on to the channels it accepts. Not
+ * for ik_chan_from_fd: an adopted socket keeps its creator's setting (fds=1
+ * on one that refuses fds is IK_EINVAL). Other transports: IK_EINVAL. */
 IK_EXPORT IK_NODISCARD int ik_chan_opts_set_fds(ik_chan_opts *o, int on);
 /* TLS files (PEM). ca: trust anchors (client: verify server; server: require
  * and verify client certificates = mutual TLS). cert/key: own identity. */
@@ -137,7 +139,8 @@ IK_EXPORT IK_NODISCARD int ik_dial(ik_chan **out, const char *url, const ik_chan
  * or "unix" (socketpair, also carries credentials, and fds with
  * "unix?fds=1"). fds are O_CLOEXEC. Also "unix+seq" and "unix+dgram"
  * (datagrams: a receive notices the other end's death while waiting,
- * IK_EPEERDEAD). A "?k=v&..." query sets options for both ends (as in URLs).
+ * IK_EPEERDEAD). A query sets max_msg, raw or fds for both ends
+ * ("unix+seq?fds=1&max_msg=1024"); other keys are IK_EINVAL.
  */
 IK_EXPORT IK_NODISCARD int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind);
 
@@ -186,7 +189,10 @@ IK_EXPORT IK_NODISCARD int ik_recv_alloc(ik_chan *ch, void **buf, size_t *len, i
  * 1..16 fds (the caller keeps its copies). The receiving end must have been
  * opened with fds=1 (ik_chan_opts_set_fds); otherwise ik_send_fds gives
  * IK_EPERM, sends nothing, and the channel stays usable (on kernels before
- * 6.16, which cannot refuse, the fds arrive and ik_recv closes them).
+ * 6.16, which cannot refuse, the message arrives and its fds are closed).
+ * An fds=1 end trusts its peer to announce the fds it sends in the frame
+ * (docs/wire.md): unannounced ones wait in the channel (at most 64) for
+ * the next frame that announces fds, or its close.
  * ik_recv_fds stores up to fdcap received fds (O_CLOEXEC, caller closes) and
  * closes the rest; *nfds gets the number stored. Other transports:
  * IK_ENOTSUP.

@@ -269,6 +269,25 @@ int ik_dial(ik_chan **out, const char *url, const ik_chan_opts *opts)
     return 0;
 }
 
+/* A pair has no address, peer policy or handshake: its query may only set
+ * max_msg, raw and fds (the values are checked by ik_chan_opts_parse). */
+static bool pair_query_ok(const char *q)
+{
+    static const char *const keys[] = {"max_msg", "raw", "fds"};
+    while (*q != '\0') {
+        size_t k = strcspn(q, "=&");
+        bool known = false;
+        for (size_t i = 0; i < IK__ARRAY_LEN(keys); i++)
+            known |= strlen(keys[i]) == k && memcmp(q, keys[i], k) == 0;
+        if (!known)
+            return false;
+        q += strcspn(q, "&");
+        if (*q == '&')
+            q++;
+    }
+    return true;
+}
+
 int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind)
 {
     if (a == NULL || b == NULL || kind == NULL)
@@ -286,6 +305,8 @@ int ik_chan_pair(ik_chan **a, ik_chan **b, const char *kind)
         return IK_ENOTSUP;
     struct ik_chan_opts o;
     ik__opts_default(&o);
+    if (kind[n] == '?' && !pair_query_ok(kind + n + 1))
+        return IK_EINVAL;
     int rc = kind[n] == '?' ? ik_chan_opts_parse(&o, kind + n + 1) : 0;
     if (rc == 0)
         rc = check_mode(tp, &o);
@@ -343,6 +364,10 @@ int ik_chan_from_fd(ik_chan **out, const char *kind, int rfd, int wfd, const ik_
     if (rc != 0)
         return rc;
     rc = tp->adopt(&ch->io, rfd, wfd);
+    if (rc == 0 && o.fds && ch->io.fds_refused) {
+        ik__set_last_detail("fds=1: this socket refuses fds (its creator did not use fds=1)");
+        rc = IK_EINVAL; /* the fds stay the caller's */
+    }
     if (rc != 0) {
         chan_free(ch);
         return rc;
@@ -473,6 +498,7 @@ static int send_iov(ik_chan *ch, const struct iovec *uiov, int n, const int *fds
         return IK_ENOTSUP;
     if (ch->broken)
         return ch->broken;
+    ch->io.detail[0] = '\0'; /* the detail describes this call's error only */
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
         if (uiov[i].iov_len > 0 && uiov[i].iov_base == NULL)
@@ -518,6 +544,7 @@ int ik_send(ik_chan *ch, const void *buf, size_t len, int timeout_ms)
     if (ch != NULL && ch->tx != NULL && !ch->broken && !ch->raw && !ch->dgram &&
         len <= IK__TX_COALESCE - IK_FRAME_HDR_SIZE && len <= ch->max_msg &&
         (buf != NULL || len == 0) && timeout_ms >= -1) {
+        ch->io.detail[0] = '\0';
         ik__frame_encode(ch->tx, len, 0);
         if (len > 0)
             memcpy(ch->tx + IK_FRAME_HDR_SIZE, buf, len);
@@ -606,7 +633,9 @@ static int rx_header(ik_chan *ch, uint64_t deadline)
                 return chan_break(ch, rc, "incoming message larger than max_msg");
             if (rc != 0)
                 return chan_break(ch, IK_EPROTO, "bad frame header (magic/version/fds)");
-            if ((int)nfds > ch->io.nfdq)
+            if (ch->io.fds_drop)
+                nfds = 0; /* closed as they arrived: this end did not ask for fds */
+            else if ((int)nfds > ch->io.nfdq)
                 return chan_break(ch, IK_EPROTO, "frame announces fds that did not arrive");
             if (nfds > 0) {
                 memcpy(ch->msg_fds, ch->io.fdq, sizeof(int) * nfds);
@@ -752,6 +781,7 @@ static int recv_common(ik_chan *ch, void *buf, size_t cap, void **abuf, size_t *
         *nfds = 0;
     if (ch->broken)
         return ch->broken;
+    ch->io.detail[0] = '\0';
     uint64_t deadline = ik__deadline(timeout_ms);
     if (ch->dgram)
         return rx_dgram(ch, buf, cap, abuf, len, deadline);

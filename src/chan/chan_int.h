@@ -114,6 +114,7 @@ struct ik__io {
     void *ctx;    /* layer state */
     struct ik__io *lower;
     bool fds_refused;     /* Unix: the socket refuses fds, reads use recv(2) */
+    bool fds_drop;        /* Unix: cannot refuse, did not ask: close on arrival */
     int fdq[IK__FDQ_MAX]; /* fds received, not yet handed out */
     int nfdq;
     char detail[256]; /* last error detail */
@@ -160,14 +161,25 @@ void ik__io_fd_close(struct ik__io *io);
 ssize_t ik__io_unix_send(struct ik__io *io, const struct iovec *iov, int n, const int *fds,
                          int nfds, int wait);
 int ik__io_unix_peer(const struct ik__io *io, uid_t *uid, gid_t *gid, pid_t *pid);
+/* SO_PASSRIGHTS (Linux 6.16) from the libc headers, else its number on the
+ * architectures with asm-generic socket option numbers; elsewhere left
+ * undefined (no socket refuses fds, the recvmsg path is used). */
+#if defined(SO_PASSRIGHTS)
+#define IK__SO_PASSRIGHTS SO_PASSRIGHTS
+#elif defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) ||      \
+    defined(__riscv) || defined(__loongarch__)
+#define IK__SO_PASSRIGHTS 83
+#endif
 /* Unix sockets: unless accept_fds, make fd refuse incoming fds
- * (SO_PASSRIGHTS off, Linux 6.16+; a peer's ik_send_fds then fails with
- * IK_EPERM). Older kernels cannot refuse: fds that arrive are received and
- * closed unless asked for. Call before connect/listen/use. */
+ * (SO_PASSRIGHTS off; a peer's ik_send_fds then fails with IK_EPERM).
+ * Older kernels cannot refuse. Call before connect/listen/use. */
 void ik__unix_fds_policy(int fd, int accept_fds);
-/* ik__io_init for a Unix stream/seqpacket socket; reads the socket's
- * SO_PASSRIGHTS (its creator's choice) into io->fds_refused. */
-void ik__unix_io_init(struct ik__io *io, const struct ik__io_ops *ops, int fd);
+/* ik__io_init for a Unix stream/seqpacket socket. Reads the socket's
+ * SO_PASSRIGHTS into io->fds_refused (so an adopted socket keeps its
+ * creator's choice). want_fds 0 (this end did not opt in) on a kernel that
+ * cannot refuse: received fds are closed on arrival (io->fds_drop); 1 or
+ * -1 (adopted, unknown): they are queued for ik_recv_fds. */
+void ik__unix_io_init(struct ik__io *io, const struct ik__io_ops *ops, int fd, int want_fds);
 /* Tests: 1 makes ipckit act as on a kernel without SO_PASSRIGHTS (never set,
  * never read: every socket accepts fds); 0 restores. */
 void ik__unix_test_no_passrights(int on);

@@ -38,7 +38,7 @@ int ik__sock_adopt(struct ik__io *io, int rfd, int wfd, int type, int family,
      * and the channel layer then polls. Nor its SO_PASSRIGHTS: its creator
      * chose whether it accepts fds. */
     if (family == AF_UNIX)
-        ik__unix_io_init(io, ops, rfd);
+        ik__unix_io_init(io, ops, rfd, -1);
     else
         ik__io_init(io, ops, rfd, rfd);
     return 0;
@@ -172,14 +172,20 @@ const struct ik__io_ops ik__io_sock_ops = {
  * Receiving fds is opt-in (fds=1). A socket that has not opted in refuses
  * them in the kernel (SO_PASSRIGHTS off, Linux 6.16+): a peer cannot push
  * fds into this process, and reads are a plain recv(2), which is cheaper
- * than recvmsg(2) (see docs/design.md). Where the kernel lacks the option,
- * every socket reads with recvmsg and closes fds nobody asked for.
+ * than recvmsg(2) (docs/chan.md). Where the kernel lacks the option, every
+ * socket reads with recvmsg, and an end that did not opt in closes fds as
+ * they arrive.
  */
-#ifndef SO_PASSRIGHTS
-#define SO_PASSRIGHTS 83
-#endif
-
 static atomic_int no_passrights; /* test hook: act as an older kernel */
+
+static bool passrights_usable(void)
+{
+#ifdef IK__SO_PASSRIGHTS
+    return !atomic_load_explicit(&no_passrights, memory_order_relaxed);
+#else
+    return false;
+#endif
+}
 
 void ik__unix_test_no_passrights(int on)
 {
@@ -188,19 +194,27 @@ void ik__unix_test_no_passrights(int on)
 
 void ik__unix_fds_policy(int fd, int accept_fds)
 {
+#ifdef IK__SO_PASSRIGHTS
     int off = 0;
-    if (!accept_fds && !atomic_load_explicit(&no_passrights, memory_order_relaxed))
-        (void)setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off)); /* may lack it */
+    if (!accept_fds && passrights_usable()) /* the kernel may lack it */
+        (void)setsockopt(fd, SOL_SOCKET, IK__SO_PASSRIGHTS, &off, sizeof(off));
+#else
+    IK__UNUSED(fd);
+    IK__UNUSED(accept_fds);
+#endif
 }
 
-void ik__unix_io_init(struct ik__io *io, const struct ik__io_ops *ops, int fd)
+void ik__unix_io_init(struct ik__io *io, const struct ik__io_ops *ops, int fd, int want_fds)
 {
     ik__io_init(io, ops, fd, fd);
+#ifdef IK__SO_PASSRIGHTS
     int on = 1;
     socklen_t sl = sizeof(on);
-    if (!atomic_load_explicit(&no_passrights, memory_order_relaxed) &&
-        getsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &on, &sl) == 0 && on == 0)
+    if (passrights_usable() && getsockopt(fd, SOL_SOCKET, IK__SO_PASSRIGHTS, &on, &sl) == 0 &&
+        on == 0)
         io->fds_refused = true;
+#endif
+    io->fds_drop = !io->fds_refused && want_fds == 0;
 }
 
 union ik__cmsg_fds {
@@ -247,7 +261,10 @@ static ssize_t unix_recv(struct ik__io *io, void *buf, size_t n, int packet, int
             for (size_t i = 0; i < k; i++) {
                 int fd;
                 memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                ik__io_fdq_push(io, fd);
+                if (io->fds_drop)
+                    close(fd); /* this end did not ask for fds */
+                else
+                    ik__io_fdq_push(io, fd);
             }
         }
         if (m.msg_flags & MSG_CTRUNC) {
@@ -289,7 +306,8 @@ ssize_t ik__io_unix_send(struct ik__io *io, const struct iovec *iov, int n, cons
         return IK_EMSGSIZE;
     if (errno == EPERM && nfds > 0) {
         snprintf(io->detail, sizeof(io->detail),
-                 "the peer refuses fds (its end was not opened with fds=1)");
+                 "the peer refuses fds (its end was not opened with fds=1), or a security "
+                 "policy denied them");
         return IK_EPERM;
     }
     return ik__io_fail(io, errno, POLLOUT);

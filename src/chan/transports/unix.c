@@ -180,8 +180,9 @@ static int do_listen(struct ik_listener *l, int type, int abstract, const char *
         free(id);
         return rc;
     }
-    if (type != SOCK_DGRAM)
-        ik__unix_fds_policy(fd, l->opts.fds); /* accepted sockets inherit it */
+    /* Datagram sockets never take fds in ipckit: refuse them too. Stream
+     * sockets accepted later inherit the choice, with no window. */
+    ik__unix_fds_policy(fd, type != SOCK_DGRAM && l->opts.fds);
     int dlk = abstract ? -1 : lock_dir(l->path);
     /* Linux takes the socket file's mode from the socket inode: 0600. */
     if (!abstract && fchmod(fd, 0600) != 0) {
@@ -279,7 +280,7 @@ static int do_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline
             close(fd);
             return rc;
         }
-        ik__unix_io_init(io, ops, fd);
+        ik__unix_io_init(io, ops, fd, l->opts.fds);
         return 0;
     }
 }
@@ -394,9 +395,8 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
             return rc;
         }
         grow_buffers(fd, o);
-    } else {
-        ik__unix_fds_policy(fd, o->fds);
     }
+    ik__unix_fds_policy(fd, type != SOCK_DGRAM && o->fds);
     for (;;) {
         if (connect(fd, (const struct sockaddr *)&a.sa, a.len) == 0)
             break;
@@ -445,7 +445,7 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
         }
         ik__udgram_watch_addr(io, &a.sa, a.len, abstract ? NULL : path);
     } else {
-        ik__unix_io_init(io, ops, fd);
+        ik__unix_io_init(io, ops, fd, o->fds);
     }
     if (type == SOCK_DGRAM) {
         /* Say hello so the listener learns our address (an empty datagram
@@ -503,8 +503,8 @@ static int do_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_opts
         return ik__errno();
     ik__unix_fds_policy(sv[0], o->fds);
     ik__unix_fds_policy(sv[1], o->fds);
-    ik__unix_io_init(a, ops, sv[0]);
-    ik__unix_io_init(b, ops, sv[1]);
+    ik__unix_io_init(a, ops, sv[0], o->fds);
+    ik__unix_io_init(b, ops, sv[1], o->fds);
     return 0;
 }
 
@@ -517,6 +517,8 @@ static int dgram_pair(struct ik__io *a, struct ik__io *b, const struct ik_chan_o
         return ik__errno();
     grow_buffers(sv[0], o);
     grow_buffers(sv[1], o);
+    ik__unix_fds_policy(sv[0], 0);
+    ik__unix_fds_policy(sv[1], 0);
     int rc = ik__udgram_io_init(a, sv[0]);
     if (rc == 0 && (rc = ik__udgram_io_init(b, sv[1])) != 0)
         a->ops->close(a); /* closes sv[0] */
