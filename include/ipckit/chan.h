@@ -208,7 +208,9 @@ IK_EXPORT int ik_chan_pollfd(const ik_chan *ch);
 /* 1 if a whole received message (or an error to report) is already
  * buffered inside the channel, so ik_recv(…, 0) returns without I/O; 0 if
  * only part of one is (then poll ik_chan_pollfd). TLS: also 1 while the TLS
- * layer holds decoded bytes (an ik_recv(…, 0) moves them). */
+ * layer holds decoded bytes or a whole undecoded record (the fd no longer
+ * announces them); an ik_recv(…, 0) then makes progress, though it may
+ * still return IK_ETIMEDOUT if the record held only part of a message. */
 IK_EXPORT int ik_chan_pending(const ik_chan *ch);
 
 /* Peer credentials (Unix stream/seqpacket sockets and pairs, SO_PEERCRED at

@@ -30,7 +30,10 @@ struct tls_ctx {
     int rwait;            /* inside a read without deadline: the BIO may block */
     /* Read-ahead under OpenSSL: one lower read fetches a record's header
      * and body (OpenSSL asks for them separately). Bytes here are always
-     * whole records not yet given to OpenSSL, then maybe part of one. */
+     * whole records not yet given to OpenSSL, then maybe part of one. Only
+     * after the handshake (allocated then): a handshake reads exactly what
+     * it needs, so a new channel has nothing buffered that its fd does not
+     * announce, and a pending handshake costs no buffer. */
     uint8_t *rbuf;
     size_t roff, rlen;
 };
@@ -49,6 +52,16 @@ static int bio_read(BIO *b, char *buf, int n)
     BIO_clear_retry_flags(b);
     if (n <= 0)
         return 0;
+    if (t->rbuf == NULL && SSL_is_init_finished(t->ssl))
+        t->rbuf = malloc(TLS_RBUF); /* NULL: read without it */
+    if (t->rbuf == NULL) {
+        ssize_t r = t->lower->ops->read(t->lower, buf, (size_t)n, t->rwait);
+        if (r == IK_EAGAIN) {
+            BIO_set_retry_read(b);
+            return -1;
+        }
+        return r > 0 ? (int)r : r == 0 ? 0 : -1;
+    }
     if (t->rlen == 0) {
         t->roff = 0;
         ssize_t r = t->lower->ops->read(t->lower, t->rbuf, TLS_RBUF, t->rwait);
@@ -360,9 +373,8 @@ static int tls_setup(struct ik__io *io, struct ik__io *lower, SSL_CTX *ctx, int 
     }
     io->ctx = t;
     t->ssl = SSL_new(ctx);
-    t->rbuf = malloc(TLS_RBUF);
     BIO *b = BIO_new(bio_meth);
-    if (t->ssl == NULL || t->rbuf == NULL || b == NULL) {
+    if (t->ssl == NULL || b == NULL) {
         BIO_free(b);
         tls_close(io);
         return IK_ENOMEM;
