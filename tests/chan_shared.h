@@ -3,9 +3,13 @@
 #ifndef IKT_CHAN_SHARED_H
 #define IKT_CHAN_SHARED_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Listen on url, dial it and accept (5 s): *l, client *c, server *s. */
 static inline void ikt_connect(const char *url, ik_listener **l, ik_chan **c, ik_chan **s)
@@ -65,6 +69,39 @@ static inline void ikt_seq_reader_start(struct ikt_seq_reader *r)
 {
     assert_true(r->cap <= 2048);
     pthread_create(&r->th, NULL, ikt_seq_reader_main, r);
+}
+
+/* Send on a raw socket fd one frame of payload "x" announcing nfds fds,
+ * with k (0..4) fresh /dev/null fds attached as SCM_RIGHTS (closed again
+ * here). sendmsg's result; errno is kept. */
+static inline ssize_t ikt_send_frame_fds(int fd, unsigned nfds, int k)
+{
+    uint8_t f[13] = {'I', 'K', 1, (uint8_t)nfds, 1, 0, 0, 0, 0, 0, 0, 0, 'x'};
+    int fds[4];
+    union {
+        char buf[CMSG_SPACE(sizeof(fds))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec v = {f, sizeof(f)};
+    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
+    if (k > 0) {
+        for (int i = 0; i < k; i++)
+            fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        m.msg_control = ctl.buf;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)k);
+    }
+    ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
+    int e = errno;
+    for (int i = 0; i < k; i++)
+        close(fds[i]);
+    errno = e;
+    return r;
 }
 
 #endif

@@ -563,34 +563,6 @@ static void refused_case(ik_chan *snd, ik_chan *rcv)
     assert_memory_equal(buf, "go", 2);
 }
 
-/* Send one frame announcing nfds fds, with k fds attached, on a raw fd. */
-static void raw_frame_with_fds(int fd, unsigned nfds, int k)
-{
-    uint8_t f[13] = {'I', 'K', 1, (uint8_t)nfds, 1, 0, 0, 0, 0, 0, 0, 0, 'x'};
-    int fds[4];
-    union {
-        char buf[CMSG_SPACE(sizeof(fds))];
-        struct cmsghdr align;
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    struct iovec v = {f, sizeof(f)};
-    struct msghdr m = {.msg_iov = &v, .msg_iovlen = 1};
-    if (k > 0) {
-        for (int i = 0; i < k; i++)
-            fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        m.msg_control = ctl.buf;
-        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)k);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)k);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)k);
-    }
-    assert_int_equal(sendmsg(fd, &m, MSG_NOSIGNAL), (ssize_t)sizeof(f));
-    for (int i = 0; i < k; i++)
-        close(fds[i]);
-}
-
 static void test_fds_opt_in(void **state)
 {
     IK__UNUSED(state);
@@ -681,7 +653,7 @@ static void test_fds_opt_in(void **state)
     assert_int_equal(ikt_count_fds(), before);
     int afd;
     assert_ok(ik_chan_fd(a, &afd, NULL));
-    raw_frame_with_fds(afd, 0, 2); /* fds the frame does not announce */
+    assert_int_equal(ikt_send_frame_fds(afd, 0, 2), 13); /* fds the frame does not announce */
     assert_ok(ik_recv(b, buf, sizeof(buf), &len, 1000));
     assert_int_equal(ikt_count_fds(), before); /* closed, not queued */
     close(one);
@@ -689,7 +661,7 @@ static void test_fds_opt_in(void **state)
     ik_chan_close(b);
     assert_ok(ik_chan_pair(&a, &b, "unix?fds=1"));
     assert_ok(ik_chan_fd(a, &afd, NULL));
-    raw_frame_with_fds(afd, 1, 1);
+    assert_int_equal(ikt_send_frame_fds(afd, 1, 1), 13);
     assert_ok(ik_recv_fds(b, buf, sizeof(buf), &len, got, 2, &ng, 1000));
     assert_int_equal(ng, 1);
     close(got[0]);

@@ -312,24 +312,7 @@ static int child_push_fds(int argc, char **argv)
     int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&sa, sl) != 0)
         return 10;
-    uint8_t push[13] = {'I', 'K', 1, 3, 1, 0, 0, 0, 0, 0, 0, 0, 'x'};
-    int fds[3];
-    for (int i = 0; i < 3; i++)
-        fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    union {
-        char buf[CMSG_SPACE(sizeof(fds))];
-        struct cmsghdr align;
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    struct iovec v = {push, sizeof(push)};
-    struct msghdr m = {
-        .msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(fds));
-    memcpy(CMSG_DATA(c), fds, sizeof(fds));
-    if (sendmsg(s, &m, MSG_NOSIGNAL) >= 0 || errno != EPERM)
+    if (ikt_send_frame_fds(s, 3, 3) >= 0 || errno != EPERM)
         return 11;
     uint8_t ok[14] = {'I', 'K', 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 'o', 'k'};
     if (send(s, ok, sizeof(ok), MSG_NOSIGNAL) != (ssize_t)sizeof(ok))
