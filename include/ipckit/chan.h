@@ -158,7 +158,8 @@ IK_EXPORT IK_NODISCARD int ik_chan_fd(const ik_chan *ch, int *rfd, int *wfd);
  * are left open. opts may be NULL. The fds' status flags (O_NONBLOCK) are
  * never changed, since other processes may share their open file
  * descriptions: blocking or not, timeouts work the same. Likewise a Unix
- * socket keeps its creator's fds choice (opts' fds is ignored).
+ * socket keeps its creator's fds choice (fds=1 in opts on a socket that
+ * refuses fds is IK_EINVAL).
  */
 IK_EXPORT IK_NODISCARD int ik_chan_from_fd(ik_chan **out, const char *kind, int rfd, int wfd,
                                            const ik_chan_opts *opts);
