@@ -54,23 +54,20 @@ static int bio_read(BIO *b, char *buf, int n)
         return 0;
     if (t->rbuf == NULL && SSL_is_init_finished(t->ssl))
         t->rbuf = malloc(TLS_RBUF); /* NULL: read without it */
-    if (t->rbuf == NULL) {
-        ssize_t r = t->lower->ops->read(t->lower, buf, (size_t)n, t->rwait);
-        if (r == IK_EAGAIN) {
-            BIO_set_retry_read(b);
-            return -1;
-        }
-        return r > 0 ? (int)r : r == 0 ? 0 : -1;
-    }
     if (t->rlen == 0) {
-        t->roff = 0;
-        ssize_t r = t->lower->ops->read(t->lower, t->rbuf, TLS_RBUF, t->rwait);
+        /* Without the buffer (handshake): straight into OpenSSL's. */
+        bool direct = t->rbuf == NULL;
+        ssize_t r = t->lower->ops->read(t->lower, direct ? (void *)buf : t->rbuf,
+                                        direct ? (size_t)n : TLS_RBUF, t->rwait);
         if (r == IK_EAGAIN) {
             BIO_set_retry_read(b);
             return -1;
         }
         if (r <= 0)
             return r == 0 ? 0 : -1;
+        if (direct)
+            return (int)r;
+        t->roff = 0;
         t->rlen = (size_t)r;
     }
     size_t k = (size_t)n < t->rlen ? (size_t)n : t->rlen;
