@@ -71,6 +71,19 @@ static int child_open_hold(int argc, char **argv)
     return hang();
 }
 
+/* lock-hold PATH READYFD: take an OFD write lock on PATH (as a fifo://
+ * listener does on its lock file), say ready, wait to be killed. */
+static int child_lock_hold(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    int fd = open(argv[0], O_RDWR | O_CLOEXEC);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) != 0)
+        return 13;
+    signal_ready(argv[1]);
+    return hang();
+}
+
 /* race NAME GOFD READYFD CHECKFD JITTER_US: when GOFD is readable, spin for
  * JITTER_US (to land at varied points of the gc), then open and map the
  * segment (racing with the parent's gc), say so on READYFD, and once CHECKFD
@@ -101,11 +114,9 @@ static int child_race(int argc, char **argv)
 }
 
 static const struct ikt_child_role roles[] = {
-    {"race", child_race},
-    {"create-hold", child_create_hold},
-    {"map-hold", child_map_hold},
-    {"open-hold", child_open_hold},
-    {NULL, NULL},
+    {"race", child_race},           {"create-hold", child_create_hold},
+    {"map-hold", child_map_hold},   {"open-hold", child_open_hold},
+    {"lock-hold", child_lock_hold}, {NULL, NULL},
 };
 
 /* ---- helpers ---- */
@@ -528,6 +539,46 @@ static void test_other_uid(void **state)
 }
 
 /* FIFOs and sockets of the runtime directory. */
+/* A fifo:// listener killed between taking its lock and making its FIFOs
+ * leaves <name>.fifo.lock alone: it is listed as "fifo-lock", kept while a
+ * process holds the lock, collected once that process is killed. Next to
+ * its FIFOs the lock file is not listed (it goes with them). */
+static void test_lone_fifo_lock(void **state)
+{
+    IK__UNUSED(state);
+    ikt_private_runtime();
+    char dir[512], leaf[128], path[700], fifo[700];
+    assert_ok(ik_runtime_dir(dir, sizeof(dir)));
+    const char *base = ikt_name("reg-lk");
+    snprintf(leaf, sizeof(leaf), "%s.fifo.lock", base);
+    snprintf(path, sizeof(path), "%s/%s", dir, leaf);
+    int fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    struct found f = lookup(leaf, 0);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.kind, "fifo-lock");
+    assert_int_equal(f.info.listening, 0);
+    pid_t h = spawn_ready("lock-hold", path, NULL);
+    assert_int_equal(lookup(leaf, 0).info.listening, 1);
+    struct gc_log log;
+    assert_int_equal(gc_one(leaf, 0, &log), 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    kill9(h);
+    assert_int_equal(gc_one(leaf, 0, &log), 1);
+    assert_int_equal(lstat(path, &st), -1);
+    /* with its FIFOs: not a lone lock */
+    fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(fifo, sizeof(fifo), "%s/%s.up.fifo", dir, base);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(lookup(leaf, 0).n, 0);
+    unlink(fifo);
+    unlink(path);
+}
+
 static void test_fifo_and_socket(void **state)
 {
     ikt_private_runtime();
@@ -795,6 +846,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_bad_input, kill_children),
         cmocka_unit_test_teardown(test_other_uid, kill_children),
         cmocka_unit_test_teardown(test_fifo_and_socket, kill_children),
+        cmocka_unit_test_teardown(test_lone_fifo_lock, kill_children),
         cmocka_unit_test_teardown(test_quarantine_recovered, kill_children),
         cmocka_unit_test_teardown(test_gc_races_with_opener, kill_children),
         cmocka_unit_test_teardown(test_gc_fd_exhaustion_keeps_in_use, kill_children),

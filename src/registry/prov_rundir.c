@@ -1,7 +1,9 @@
 /* Registry provider: FIFOs and Unix sockets in the private runtime
  * directory (<rundir>/<name>). Their creator is not recorded (-1); a socket
  * is live while a live socket is bound to its path, a FIFO while a live
- * process has it open (found by the /proc scan). */
+ * process has it open (found by the /proc scan). Also a fifo:// listener
+ * lock file with no FIFOs beside it (kind "fifo-lock": its listener died
+ * between locking and making them), live while its lock is held. */
 #include "reg.h"
 #include "../core/fifolock.h"
 
@@ -13,6 +15,36 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#define KIND_LOCK "fifo-lock"
+
+/* "<base>" of "<base>.fifo.lock" into base; false for other names. */
+static bool lock_base(const char *path, char *base, size_t cap)
+{
+    size_t n = strlen(path), k = strlen(IK__FIFO_LOCK_SUFFIX);
+    if (n <= k || strcmp(path + n - k, IK__FIFO_LOCK_SUFFIX) != 0 || n - k >= cap)
+        return false;
+    memcpy(base, path, n - k);
+    base[n - k] = '\0';
+    return true;
+}
+
+/* A lock file whose listener never made its FIFOs (or whose FIFOs were
+ * removed without it). With FIFOs present, it goes with them instead. */
+static bool lone_lock(int dfd, const char *leaf)
+{
+    char base[NAME_MAX + 1], fifo[NAME_MAX + 16];
+    struct stat st;
+    if (!lock_base(leaf, base, sizeof(base)))
+        return false;
+    static const char *const sfx[] = {IK__FIFO_UP_SUFFIX, IK__FIFO_DOWN_SUFFIX};
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        snprintf(fifo, sizeof(fifo), "%s%s", base, sfx[i]);
+        if (fstatat(dfd, fifo, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+            return false;
+    }
+    return true;
+}
 
 static int scan_dir(struct ik__reg *reg, int dfd, const char *dir)
 {
@@ -31,7 +63,9 @@ static int scan_dir(struct ik__reg *reg, int dfd, const char *dir)
         struct stat st;
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-        if (!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) || !ik__reg_owner_ok(reg, st.st_uid))
+        bool lock = S_ISREG(st.st_mode) && lone_lock(dfd, de->d_name);
+        if (!(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || lock) ||
+            !ik__reg_owner_ok(reg, st.st_uid))
             continue;
         struct ik__reg_obj *o =
             ik__reg_add(reg, &ik__reg_prov_rundir, dir, de->d_name, de->d_name, &st);
@@ -39,7 +73,7 @@ static int scan_dir(struct ik__reg *reg, int dfd, const char *dir)
             rc = IK_ENOMEM;
             break;
         }
-        strcpy(o->kind, S_ISFIFO(st.st_mode) ? "fifo" : "socket");
+        strcpy(o->kind, lock ? KIND_LOCK : S_ISFIFO(st.st_mode) ? "fifo" : "socket");
     }
     closedir(d);
     return rc;
@@ -198,6 +232,14 @@ static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
         fifo_probe(reg, o);
         return;
     }
+    char base[PATH_MAX];
+    if (strcmp(o->kind, KIND_LOCK) == 0 && lock_base(o->path, base, sizeof(base))) {
+        int held = ik__fifo_lock_held(base);
+        o->info.listening = held < 0 ? -1 : held;
+        if (held == 0)
+            o->info.attached_unknown = 0; /* only a listener uses it */
+        return;
+    }
     if (strcmp(o->kind, "socket") != 0)
         return;
     /* A socket file is never open()ed: only binding makes it live. */
@@ -207,10 +249,28 @@ static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
     o->info.listening = bound == 1 ? 1 : connect_probe(o);
 }
 
+/* A lock file is never renamed aside: the lock protocol guards its removal
+ * (ik__fifo_lock_collect unlinks it under a read lock, which a starting
+ * listener sees as "gc at work" and waits out). */
+static int rundir_isolate(struct ik__reg_obj *o)
+{
+    return strcmp(o->kind, KIND_LOCK) == 0 ? 0 : ik__reg_dir_isolate(o);
+}
+
+static int rundir_restore(struct ik__reg_obj *o)
+{
+    return strcmp(o->kind, KIND_LOCK) == 0 ? 0 : ik__reg_dir_restore(o);
+}
+
 static int rundir_remove(struct ik__reg_obj *o, unsigned flags)
 {
-    int rc = ik__reg_dir_remove(o, flags, 0);
     char base[PATH_MAX];
+    if (strcmp(o->kind, KIND_LOCK) == 0) {
+        if (!lock_base(o->path, base, sizeof(base)))
+            return IK_EINVAL;
+        return ik__fifo_lock_collect(base, (uid_t)o->info.uid);
+    }
+    int rc = ik__reg_dir_remove(o, flags, 0);
     /* The dead listener's lock file goes with its FIFOs (kept if a new
      * listener holds it; best effort, the FIFO itself is gone). */
     if (rc == 0 && strcmp(o->kind, "fifo") == 0 && fifo_pair_base(o->path, base, sizeof(base)))
@@ -222,7 +282,7 @@ const struct ik__reg_provider ik__reg_prov_rundir = {
     .name = "rundir",
     .scan = rundir_scan,
     .probe = rundir_probe,
-    .isolate = ik__reg_dir_isolate,
-    .restore = ik__reg_dir_restore,
+    .isolate = rundir_isolate,
+    .restore = rundir_restore,
     .remove = rundir_remove,
 };
