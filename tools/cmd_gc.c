@@ -19,7 +19,7 @@ static void gc_report(const ik_obj_info *o, int result, void *arg)
             char creator[32] = "creator unknown";
             if (o->creator_pid > 0)
                 snprintf(creator, sizeof(creator), "creator %d dead", o->creator_pid);
-            printf("%s %-7s %s (%s)\n", st->dry_run ? "would remove" : "removed", o->kind, o->name,
+            printf("%s %-9s %s (%s)\n", st->dry_run ? "would remove" : "removed", o->kind, o->name,
                    creator);
         }
     } else if (result == IK_EPROTO) {
@@ -28,7 +28,7 @@ static void gc_report(const ik_obj_info *o, int result, void *arg)
                    o->path);
     } else if (result == IK_EBUSY) {
         if (!st->quiet)
-            printf("kept %-7s %s (came into use)\n", o->kind, o->name);
+            printf("kept %-9s %s (came into use)\n", o->kind, o->name);
     } else {
         snprintf(what, sizeof(what), "gc %s", o->name);
         ik_cli_error(what, result);

@@ -135,7 +135,7 @@ static int ls_row(const ik_obj_info *o, void *arg)
             snprintf(creator, sizeof(creator), "-");
         ik_cli_attached(att, sizeof(att), o, opt->pids);
         ik_cli_status(status, sizeof(status), o);
-        printf("%-7s %-24s %12" PRIu64 " %-10s %04o %8s %-5s %-8s %s\n", o->kind, o->name, o->size,
+        printf("%-9s %-24s %12" PRIu64 " %-10s %04o %8s %-5s %-8s %s\n", o->kind, o->name, o->size,
                owner, o->mode, creator,
                o->creator_alive > 0    ? "yes"
                : o->creator_alive == 0 ? "no"
@@ -205,7 +205,7 @@ int ik_cmd_ls(int argc, char **argv)
     }
     const char *prefix = optind < argc ? argv[optind] : NULL;
     if (!opt.json)
-        printf("%-7s %-24s %12s %-10s %-4s %8s %-5s %-8s %s\n", "KIND", "NAME", "SIZE", "OWNER",
+        printf("%-9s %-24s %12s %-10s %-4s %8s %-5s %-8s %s\n", "KIND", "NAME", "SIZE", "OWNER",
                "MODE", "CREATOR", "ALIVE", "ATTACHED", "STATUS");
     int rc = ik_obj_list(prefix, flags, ls_row, &opt);
     if (opt.json)
