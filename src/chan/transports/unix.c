@@ -388,8 +388,10 @@ static int do_dial(struct ik__io *io, const struct ik__url *u, const struct ik_c
     if (fd < 0)
         return ik__errno();
     if (type == SOCK_DGRAM) {
-        sa_family_t fam = AF_UNIX; /* autobind: the server needs an address to reply to */
-        if (bind(fd, (struct sockaddr *)&fam, sizeof(fam)) != 0) {
+        /* autobind (address length = the family only): the server needs an
+         * address to reply to */
+        struct sockaddr_un self = {.sun_family = AF_UNIX};
+        if (bind(fd, (struct sockaddr *)&self, sizeof(sa_family_t)) != 0) {
             rc = ik__errno();
             close(fd);
             return rc;
