@@ -83,7 +83,9 @@ IK_EXPORT IK_NODISCARD int ik_shm_unlink(const char *name);
 /*
  * Send n (1..IK_FD_MAX) fds over a connected Unix socket with SCM_RIGHTS,
  * with one byte of payload. The caller keeps its fds. Never raises SIGPIPE.
- * Returns 0 or IK_EINVAL, IK_ECLOSED, a negative errno.
+ * Returns 0 or IK_EINVAL, IK_ECLOSED, a negative errno (IK_EPERM: the
+ * receiving socket refuses fds, e.g. the peer of an ipckit channel opened
+ * without fds=1; on a channel, use ik_send_fds).
  */
 #define IK_FD_MAX 16
 IK_EXPORT IK_NODISCARD int ik_fd_send(int sock, const int *fds, size_t n);
