@@ -2,6 +2,7 @@
  * kill -9, another uid). Every call is restricted to this test's own unique
  * names (IK_OBJ_EXACT), because other tests run concurrently in /dev/shm. */
 #include "helpers.h"
+#include "core/fifolock.h"
 #include "core/internal.h"
 
 #include <fcntl.h>
@@ -71,17 +72,29 @@ static int child_open_hold(int argc, char **argv)
     return hang();
 }
 
-/* lock-hold PATH READYFD: take an OFD write lock on PATH (as a fifo://
- * listener does on its lock file), say ready, wait to be killed. */
-static int child_lock_hold(int argc, char **argv)
+/* lock-hold PATH READYFD: take an OFD write lock on the whole of PATH (as
+ * a fifo:// listener does on its lock file); gc-hold: on the gc byte only
+ * (as a gc at work does). Say ready, wait to be killed. */
+static int hold_lock(char **argv, off_t start, off_t len)
 {
-    IK__UNUSED(argc);
     int fd = open(argv[0], O_RDWR | O_CLOEXEC);
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
     if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) != 0)
         return 13;
     signal_ready(argv[1]);
     return hang();
+}
+
+static int child_lock_hold(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    return hold_lock(argv, 0, 0);
+}
+
+static int child_gc_hold(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    return hold_lock(argv, IK__FIFO_LOCK_GC_BYTE, 1);
 }
 
 /* race NAME GOFD READYFD CHECKFD JITTER_US: when GOFD is readable, spin for
@@ -114,9 +127,13 @@ static int child_race(int argc, char **argv)
 }
 
 static const struct ikt_child_role roles[] = {
-    {"race", child_race},           {"create-hold", child_create_hold},
-    {"map-hold", child_map_hold},   {"open-hold", child_open_hold},
-    {"lock-hold", child_lock_hold}, {NULL, NULL},
+    {"race", child_race},
+    {"create-hold", child_create_hold},
+    {"map-hold", child_map_hold},
+    {"open-hold", child_open_hold},
+    {"lock-hold", child_lock_hold},
+    {"gc-hold", child_gc_hold},
+    {NULL, NULL},
 };
 
 /* ---- helpers ---- */
@@ -481,6 +498,21 @@ static int nobody_mkfifo(void *arg)
     return mkfifo(path, 0600) == 0 ? 0 : 2;
 }
 
+/* A lone fifo:// lock file there (arg is its full name). */
+static int nobody_mklock(void *arg)
+{
+    char dir[512], path[600];
+    unsetenv("XDG_RUNTIME_DIR");
+    if (ik_runtime_dir(dir, sizeof(dir)) != 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/%s", dir, (const char *)arg);
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 2;
+    close(fd);
+    return 0;
+}
+
 static int nobody_rm_gc(void *arg)
 {
     const char *name = arg;
@@ -536,6 +568,19 @@ static void test_other_uid(void **state)
     assert_ik(IK_EPERM_OWNER, ik_obj_remove(fifo, NULL, 0));
     assert_int_equal(ik_obj_remove(fifo, NULL, IK_OBJ_ALL_USERS), 1);
     assert_int_equal(lookup(fifo, IK_OBJ_ALL_USERS).n, 0);
+
+    /* ... and their lone fifo:// lock files, under the same rule. */
+    char lock[128];
+    snprintf(lock, sizeof(lock), "%s.fifo.lock", ikt_name("reg-nobodylk"));
+    assert_int_equal(ikt_run_as_nobody(nobody_mklock, (void *)lock), 0);
+    f = lookup(lock, IK_OBJ_ALL_USERS);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.kind, "fifo-lock");
+    assert_int_equal(f.info.uid, 65534);
+    assert_ik(IK_EPERM_OWNER, ik_obj_remove(lock, NULL, 0));
+    assert_int_equal(lookup(lock, IK_OBJ_ALL_USERS).n, 1);
+    assert_int_equal(ik_obj_remove(lock, NULL, IK_OBJ_ALL_USERS), 1);
+    assert_int_equal(lookup(lock, IK_OBJ_ALL_USERS).n, 0);
 }
 
 /* FIFOs and sockets of the runtime directory. */
@@ -559,6 +604,15 @@ static void test_lone_fifo_lock(void **state)
     assert_int_equal(f.n, 1);
     assert_string_equal(f.kind, "fifo-lock");
     assert_int_equal(f.info.listening, 0);
+    /* Another gc at work on it (the gc byte): not a listener, but this gc
+     * waits its turn instead of unlinking beside it. */
+    pid_t g = spawn_ready("gc-hold", path, NULL);
+    assert_int_equal(lookup(leaf, 0).info.listening, 0);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_ik(IK_EBUSY, ik__fifo_lock_collect_at(dfd, leaf, false));
+    close(dfd);
+    kill9(g);
     pid_t h = spawn_ready("lock-hold", path, NULL);
     assert_int_equal(lookup(leaf, 0).info.listening, 1);
     struct gc_log log;

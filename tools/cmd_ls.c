@@ -162,7 +162,8 @@ static void ls_usage(FILE *f)
                "\n"
                "Columns: KIND NAME SIZE OWNER MODE CREATOR (pid) ALIVE (creator alive)\n"
                "ATTACHED (live processes mapping or holding it; +? = some could not be\n"
-               "inspected) STATUS (ok, corrupt, creating, noaccess; sockets: listening/stale).\n"
+               "inspected) STATUS (ok, corrupt, creating, noaccess; sockets, fifo:// FIFOs and\n"
+               "lock files: listening/stale).\n"
                "\n"
                "exit status: 0 success, 1 failure, 2 usage error\n");
 }

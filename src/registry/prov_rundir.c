@@ -190,22 +190,30 @@ static int connect_probe(const struct ik__reg_obj *o)
     return live;
 }
 
-/* "<base>" of a fifo:// pair member ("<base>.up.fifo" / "<base>.down.fifo")
- * into base; false for any other FIFO. */
-static bool fifo_pair_base(const char *path, char *base, size_t cap)
+/* The lock file name of a fifo:// pair member ("<base>.up.fifo" or
+ * "<base>.down.fifo") or of a lone lock ("<base>.fifo.lock") into out;
+ * false for other names. */
+static bool lock_leaf_of(const char *leaf, char *out, size_t cap)
 {
-    size_t n = strlen(path), cut = 0;
-    static const char *const sfx[] = {IK__FIFO_UP_SUFFIX, IK__FIFO_DOWN_SUFFIX};
+    static const char *const sfx[] = {IK__FIFO_UP_SUFFIX, IK__FIFO_DOWN_SUFFIX,
+                                      IK__FIFO_LOCK_SUFFIX};
+    size_t n = strlen(leaf);
     for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
         size_t k = strlen(sfx[i]);
-        if (n > k && strcmp(path + n - k, sfx[i]) == 0)
-            cut = n - k;
+        if (n > k && strcmp(leaf + n - k, sfx[i]) == 0) {
+            int m = snprintf(out, cap, "%.*s%s", (int)(n - k), leaf, IK__FIFO_LOCK_SUFFIX);
+            return m > 0 && (size_t)m < cap;
+        }
     }
-    if (cut == 0 || cut >= cap)
-        return false;
-    memcpy(base, path, cut);
-    base[cut] = '\0';
-    return true;
+    return false;
+}
+
+/* o's directory, opened without following a symlink in its last component
+ * (a user could swap their own directory entry): fd or IK_E*. */
+static int obj_dir_open(const struct ik__reg_obj *o)
+{
+    int dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return dfd >= 0 ? dfd : ik__errno();
 }
 
 /* A fifo:// pair whose listener lock (<base>.fifo.lock, core/fifolock.h) is
@@ -213,14 +221,17 @@ static bool fifo_pair_base(const char *path, char *base, size_t cap)
  * processes /proc hides cannot be using it either. Unlinking the name never
  * disturbs a process that has it open. The lock is an OFD lock on a file in
  * the private runtime directory: only its owner can create it, and root can
- * test it in another user's directory (F_OFD_GETLK takes nothing). */
-static void fifo_probe(struct ik__reg *reg, struct ik__reg_obj *o)
+ * test it in another user's directory (F_OFD_GETLK takes nothing). A lone
+ * lock file is judged the same way. */
+static void lock_probe(struct ik__reg_obj *o)
 {
-    IK__UNUSED(reg);
-    char base[PATH_MAX];
-    if (!fifo_pair_base(o->path, base, sizeof(base)))
+    char lk[NAME_MAX + 1];
+    if (!lock_leaf_of(o->leaf, lk, sizeof(lk)))
         return; /* not a fifo:// pair: the /proc scan alone decides */
-    int held = ik__fifo_lock_held(base);
+    int dfd = obj_dir_open(o);
+    int held = dfd < 0 ? dfd : ik__fifo_lock_held_at(dfd, lk);
+    if (dfd >= 0)
+        close(dfd);
     o->info.listening = held < 0 ? -1 : held;
     if (held == 0)
         o->info.attached_unknown = 0;
@@ -228,16 +239,8 @@ static void fifo_probe(struct ik__reg *reg, struct ik__reg_obj *o)
 
 static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
 {
-    if (strcmp(o->kind, "fifo") == 0) {
-        fifo_probe(reg, o);
-        return;
-    }
-    char base[PATH_MAX];
-    if (strcmp(o->kind, KIND_LOCK) == 0 && lock_base(o->path, base, sizeof(base))) {
-        int held = ik__fifo_lock_held(base);
-        o->info.listening = held < 0 ? -1 : held;
-        if (held == 0)
-            o->info.attached_unknown = 0; /* only a listener uses it */
+    if (strcmp(o->kind, "fifo") == 0 || strcmp(o->kind, KIND_LOCK) == 0) {
+        lock_probe(o);
         return;
     }
     if (strcmp(o->kind, "socket") != 0)
@@ -250,11 +253,23 @@ static void rundir_probe(struct ik__reg *reg, struct ik__reg_obj *o)
 }
 
 /* A lock file is never renamed aside: the lock protocol guards its removal
- * (ik__fifo_lock_collect unlinks it under a read lock, which a starting
- * listener sees as "gc at work" and waits out). */
+ * (ik__fifo_lock_collect_at, under the gc byte lock, which gcs take in turn
+ * and a starting listener waits out). Isolating it only checks it is still
+ * the scanned file, still without FIFOs. */
 static int rundir_isolate(struct ik__reg_obj *o)
 {
-    return strcmp(o->kind, KIND_LOCK) == 0 ? 0 : ik__reg_dir_isolate(o);
+    if (strcmp(o->kind, KIND_LOCK) != 0)
+        return ik__reg_dir_isolate(o);
+    int dfd = obj_dir_open(o);
+    if (dfd < 0)
+        return dfd;
+    struct stat st;
+    int rc = fstatat(dfd, o->leaf, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != o->dev ||
+                     st.st_ino != o->ino || !lone_lock(dfd, o->leaf)
+                 ? IK_ENOENT
+                 : 0;
+    close(dfd);
+    return rc;
 }
 
 static int rundir_restore(struct ik__reg_obj *o)
@@ -264,18 +279,19 @@ static int rundir_restore(struct ik__reg_obj *o)
 
 static int rundir_remove(struct ik__reg_obj *o, unsigned flags)
 {
-    char base[PATH_MAX];
-    if (strcmp(o->kind, KIND_LOCK) == 0) {
-        if (!lock_base(o->path, base, sizeof(base)))
-            return IK_EINVAL;
-        return ik__fifo_lock_collect(base, (uid_t)o->info.uid);
-    }
-    int rc = ik__reg_dir_remove(o, flags, 0);
-    /* The dead listener's lock file goes with its FIFOs (kept if a new
-     * listener holds it; best effort, the FIFO itself is gone). */
-    if (rc == 0 && strcmp(o->kind, "fifo") == 0 && fifo_pair_base(o->path, base, sizeof(base)))
-        (void)ik__fifo_lock_collect(base, (uid_t)o->info.uid);
-    return rc;
+    bool lone = strcmp(o->kind, KIND_LOCK) == 0;
+    int rc = lone ? 0 : ik__reg_dir_remove(o, flags, 0);
+    char lk[NAME_MAX + 1];
+    if (rc != 0 || strcmp(o->kind, "socket") == 0 || !lock_leaf_of(o->leaf, lk, sizeof(lk)))
+        return rc;
+    /* The lone lock file; or a dead listener's, which goes with its FIFOs
+     * (kept if a new listener holds it; best effort once a FIFO is gone). */
+    bool any_owner = (flags & IK_OBJ_ALL_USERS) && geteuid() == 0;
+    int dfd = obj_dir_open(o);
+    int r = dfd < 0 ? dfd : ik__fifo_lock_collect_at(dfd, lk, any_owner);
+    if (dfd >= 0)
+        close(dfd);
+    return lone ? r : rc;
 }
 
 const struct ik__reg_provider ik__reg_prov_rundir = {
