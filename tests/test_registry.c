@@ -487,25 +487,33 @@ static int nobody_create_exit(void *arg)
     return ik_shm_create(&shm, (const char *)arg, 64, 0) == 0 ? 0 : 1;
 }
 
-/* A FIFO in uid 65534's own runtime directory (/tmp/ipckit-65534). */
-static int nobody_mkfifo(void *arg)
+/* path of leaf in uid 65534's own runtime directory (/tmp/ipckit-65534):
+ * 0, or -1 if it has none. */
+static int nobody_path(const char *leaf, char *path, size_t cap)
 {
-    char dir[512], path[600];
+    char dir[512];
     unsetenv("XDG_RUNTIME_DIR");
     if (ik_runtime_dir(dir, sizeof(dir)) != 0)
+        return -1;
+    snprintf(path, cap, "%s/%s", dir, leaf);
+    return 0;
+}
+
+/* A FIFO there. */
+static int nobody_mkfifo(void *arg)
+{
+    char path[600];
+    if (nobody_path(arg, path, sizeof(path)) != 0)
         return 1;
-    snprintf(path, sizeof(path), "%s/%s", dir, (const char *)arg);
     return mkfifo(path, 0600) == 0 ? 0 : 2;
 }
 
 /* A lone fifo:// lock file there (arg is its full name). */
 static int nobody_mklock(void *arg)
 {
-    char dir[512], path[600];
-    unsetenv("XDG_RUNTIME_DIR");
-    if (ik_runtime_dir(dir, sizeof(dir)) != 0)
+    char path[600];
+    if (nobody_path(arg, path, sizeof(path)) != 0)
         return 1;
-    snprintf(path, sizeof(path), "%s/%s", dir, (const char *)arg);
     int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
     if (fd < 0)
         return 2;
