@@ -7,9 +7,19 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* Child side of ikt_spawn_ready: listen on url, then write 'L' (or 'E' on
+ * failure) to the ready fd given as a decimal string. 0 or -1. */
+static inline int ikt_listen_ready(ik_listener **l, const char *url, const char *readyfd)
+{
+    int rc = ik_listen(l, url, NULL);
+    char c = rc == 0 ? 'L' : 'E';
+    return write(atoi(readyfd), &c, 1) == 1 && rc == 0 ? 0 : -1;
+}
 
 /* Listen on url, dial it and accept (5 s): *l, client *c, server *s. */
 static inline void ikt_connect(const char *url, ik_listener **l, ik_chan **c, ik_chan **s)

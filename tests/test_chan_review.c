@@ -120,9 +120,7 @@ static int child_dgram_keep(int argc, char **argv)
 {
     IK__UNUSED(argc);
     ik_listener *l;
-    int rc = ik_listen(&l, argv[0], NULL);
-    char c = rc == 0 ? 'L' : 'E';
-    if (write(atoi(argv[1]), &c, 1) != 1 || rc != 0)
+    if (ikt_listen_ready(&l, argv[0], argv[1]) != 0)
         return 41;
     ik_chan *ch;
     if (ik_accept(l, &ch, 20000) != 0)
@@ -247,13 +245,11 @@ static int child_fifo_accept_loop(int argc, char **argv)
     IK__UNUSED(argc);
     signal(SIGPIPE, SIG_DFL);
     ik_listener *l;
-    int rc = ik_listen(&l, argv[0], NULL);
-    char c = rc == 0 ? 'L' : 'E';
-    if (write(atoi(argv[1]), &c, 1) != 1 || rc != 0)
+    if (ikt_listen_ready(&l, argv[0], argv[1]) != 0)
         return 51;
     for (;;) { /* until the test kills it (a hello can be lost: no count) */
         ik_chan *ch;
-        rc = ik_accept(l, &ch, 10000);
+        int rc = ik_accept(l, &ch, 10000);
         if (rc == 0)
             ik_chan_close(ch);
         else if (rc == IK_ETIMEDOUT)

@@ -179,9 +179,7 @@ static int child_fifo_listen(int argc, char **argv)
 {
     IK__UNUSED(argc);
     ik_listener *l;
-    int rc = ik_listen(&l, argv[0], NULL);
-    char c = rc == 0 ? 'L' : 'E';
-    if (write(atoi(argv[1]), &c, 1) != 1 || rc != 0)
+    if (ikt_listen_ready(&l, argv[0], argv[1]) != 0)
         return 2;
     for (;;)
         pause();
@@ -465,9 +463,7 @@ static int child_dgram_listen(int argc, char **argv)
 {
     IK__UNUSED(argc);
     ik_listener *l;
-    int rc = ik_listen(&l, argv[0], NULL);
-    char c = rc == 0 ? 'L' : 'E';
-    if (write(atoi(argv[1]), &c, 1) != 1 || rc != 0)
+    if (ikt_listen_ready(&l, argv[0], argv[1]) != 0)
         return 41;
     ik_chan *ch;
     if (ik_accept(l, &ch, 20000) != 0 || ik_send(ch, "hi", 2, 5000) != 0)

@@ -286,10 +286,8 @@ static int child_listen_forever(int argc, char **argv)
 {
     IK__UNUSED(argc);
     ik_listener *l;
-    if (ik_listen(&l, argv[0], NULL) != 0)
+    if (ikt_listen_ready(&l, argv[0], argv[1]) != 0)
         return 10;
-    if (write(atoi(argv[1]), "L", 1) != 1)
-        return 11;
     for (;;)
         pause();
 }
