@@ -81,6 +81,33 @@ static int child_expect_notrec(int argc, char **argv)
     return 0;
 }
 
+/* argv: mutex name, area name. The mutex is held by a repairer after
+ * IK_EOWNERDEAD (not yet consistent): a busy lock, not an unrecoverable
+ * one. Then blocks until the repairer is done. */
+static int child_expect_busy(int argc, char **argv)
+{
+    ik_mutex *m;
+    ik_shm *shm;
+    if (ik_mutex_open(&m, argv[0], 0) != 0)
+        return 10;
+    struct area *a = open_area(argv[1], &shm);
+    if (a == NULL)
+        return 11;
+    if (ik_mutex_trylock(m) != IK_EBUSY)
+        return 12;
+    if (ik_mutex_timedlock(m, 0) != IK_ETIMEDOUT || ik_mutex_timedlock(m, 30) != IK_ETIMEDOUT)
+        return 13;
+    ikts_bump(&a->progress);
+    if (ik_mutex_lock(m) != 0)
+        return 14;
+    int bad = a->x != a->y;
+    if (ik_mutex_unlock(m) != 0)
+        return 15;
+    ik_mutex_close(m);
+    ik_shm_close(shm);
+    return bad ? 16 : 0;
+}
+
 /* argv: mutex names A, B. Locks B then A, closes both handles while
  * holding them, and exits. */
 static int child_close_held(int argc, char **argv)
@@ -96,8 +123,8 @@ static int child_close_held(int argc, char **argv)
 }
 
 static const struct ikt_child_role roles[] = {
-    {"close_held", child_close_held}, {"count", child_count}, {"hold", child_hold},
-    {"notrec", child_expect_notrec},  {NULL, NULL},
+    {"busy", child_expect_busy}, {"close_held", child_close_held}, {"count", child_count},
+    {"hold", child_hold},        {"notrec", child_expect_notrec},  {NULL, NULL},
 };
 
 /* ---- tests ---- */
@@ -232,9 +259,14 @@ static void test_owner_death_exec_consistent(void **state)
         assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
         assert_ik(IK_EOWNERDEAD, ik_mutex_lock(m));
         assert_true(a->x == a->y + 1);
+        /* While we repair, others see a busy lock (not an unrecoverable
+         * one), and wait for it. */
+        pid_t other = ikt_spawn(-1, "busy", mname, aname, NULL);
+        assert_int_equal(ikts_wait_ge(&a->progress, (uint32_t)round + 1), 0);
         a->x = a->y;
         assert_ok(ik_mutex_consistent(m));
         assert_ok(ik_mutex_unlock(m));
+        assert_int_equal(ikt_wait(other), 0);
         assert_ok(ik_mutex_trylock(m));
         assert_ok(ik_mutex_unlock(m));
     }

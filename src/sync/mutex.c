@@ -6,8 +6,9 @@
 #include <time.h>
 
 #define FUTEX_TID_BITS                     0x3fffffffu
-/* glibc's __owner of a not-recoverable robust mutex. */
-#define PTHREAD_MUTEX_NOTRECOVERABLE_OWNER 0x7fffffff
+/* glibc's __owner of a not-recoverable robust mutex (INT_MAX - 1; INT_MAX
+ * is PTHREAD_MUTEX_INCONSISTENT: held after EOWNERDEAD, not yet repaired). */
+#define PTHREAD_MUTEX_NOTRECOVERABLE_OWNER 0x7ffffffe
 
 static inline struct ik__mutex *M(ik_mutex *m)
 {
