@@ -8,6 +8,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,14 +91,26 @@ struct nobody_arg {
     void *arg;
 };
 
+int ikt_become_nobody(void)
+{
+    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+        return 97;
+    return geteuid() == 65534 ? 0 : 98;
+}
+
 static int nobody_main(void *p)
 {
     struct nobody_arg *a = p;
-    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
-        return 97;
-    if (geteuid() != 65534)
-        return 98;
-    return a->fn(a->arg);
+    int rc = ikt_become_nobody();
+    return rc != 0 ? rc : a->fn(a->arg);
+}
+
+int ikt_private_proc(const char *opts)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("proc", "/proc", "proc", 0, opts) != 0)
+        return -errno;
+    return 0;
 }
 
 int ikt_run_as_nobody(int (*fn)(void *), void *arg)

@@ -41,6 +41,12 @@ int ikt_wait(pid_t pid);
  * return its exit status. Returns -1 (test skipped) when not root. */
 int ikt_run_as_nobody(int (*fn)(void *), void *arg);
 bool ikt_is_root(void);
+/* setgroups/setgid/setuid to 65534: 0, or an exit status for the test. */
+int ikt_become_nobody(void);
+/* In a forked child: a new mount namespace with a fresh /proc mounted with
+ * opts (NULL: none), e.g. "hidepid=2", or this pid namespace's own /proc.
+ * 0, or -errno (not root: the caller skips). */
+int ikt_private_proc(const char *opts);
 
 /* Pipe-based one-shot signalling between processes. */
 typedef struct {

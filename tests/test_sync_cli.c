@@ -44,6 +44,20 @@ static int child_idle(int argc, char **argv)
     return ikts_wait_ge(&a->go, 1) == 0 ? 0 : 11;
 }
 
+/* argv: mutex, area. Locks it, says ready, waits to be killed. */
+static int child_hold(int argc, char **argv)
+{
+    ik_mutex *m;
+    struct area *a = area_open(argv[1]);
+    if (a == NULL || ik_mutex_open(&m, argv[0], 0) != 0)
+        return 10;
+    if (ik_mutex_lock(m) != 0)
+        return 11;
+    ikts_bump(&a->ready);
+    (void)ikts_wait_ge(&a->go, 1);
+    return 12;
+}
+
 /* argv: name. Creates a named mutex and a named sem, exits. */
 static int child_create(int argc, char **argv)
 {
@@ -60,10 +74,8 @@ static int child_create(int argc, char **argv)
 }
 
 static const struct ikt_child_role roles[] = {
-    {"lock", child_lock},
-    {"idle", child_idle},
-    {"create", child_create},
-    {NULL, NULL},
+    {"lock", child_lock}, {"idle", child_idle}, {"create", child_create},
+    {"hold", child_hold}, {NULL, NULL},
 };
 
 static struct ik__syncreg *reg_map(struct ik__seg *seg)
@@ -117,6 +129,50 @@ static void test_locks_shows_holder_and_waiter(void **state)
     assert_int_equal(ikt_wait(pid), 0);
     ik_mutex_close(m);
     assert_ok(ik_sync_unlink(name));
+}
+
+/* `ipckit locks` line of a mutex, in buf. */
+static const char *locks_line(char *buf, size_t cap, const char *name)
+{
+    assert_int_equal(ikt_run(buf, cap, "%s/tools/ipckit locks", ikt_bindir()), 0);
+    char *line = strstr(buf, name);
+    assert_non_null(line);
+    *strchrnul(line, '\n') = '\0';
+    return line;
+}
+
+/* A holder killed -9: OWNER DIED, then REPAIRING by the survivor, then free. */
+static void test_locks_shows_owner_death(void **state)
+{
+    const char *name = ikt_name("cli-dead");
+    const char *aname = ikt_name("cli-area");
+    ik_mutex *m;
+    ik_shm *shm;
+    assert_ok(ik_mutex_open(&m, name, IK_CREATE | IK_EXCL));
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    pid_t pid = ikt_spawn(-1, "hold", name, aname, NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    kill(pid, SIGKILL);
+    assert_int_equal(ikt_wait(pid), 128 + SIGKILL);
+    char out[65536], want[64];
+    const char *line = locks_line(out, sizeof(out), name);
+    if (strstr(line, "OWNER DIED") == NULL)
+        fail_msg("dead owner not shown: %s", line);
+    assert_ik(IK_EOWNERDEAD, ik_mutex_lock(m));
+    line = locks_line(out, sizeof(out), name);
+    snprintf(want, sizeof(want), "REPAIRING by pid %d", (int)getpid());
+    if (strstr(line, want) == NULL)
+        fail_msg("repair not shown: %s", line);
+    assert_ok(ik_mutex_consistent(m));
+    assert_ok(ik_mutex_unlock(m));
+    line = locks_line(out, sizeof(out), name);
+    if (strstr(line, " free;") == NULL)
+        fail_msg("not free: %s", line);
+    ik_mutex_close(m);
+    ik_shm_close(shm);
+    assert_ok(ik_sync_unlink(name));
+    assert_ok(ik_shm_unlink(aname));
 }
 
 /* A cycle between two live, idle processes, written into the registry as a
@@ -244,6 +300,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_locks_shows_holder_and_waiter),
         cmocka_unit_test(test_locks_flags_cycle),
+        cmocka_unit_test(test_locks_shows_owner_death),
         cmocka_unit_test(test_ls_and_gc),
         cmocka_unit_test(test_example_critical_section),
     };

@@ -95,6 +95,8 @@ static int child_expect_busy(int argc, char **argv)
         return 11;
     if (ik_mutex_trylock(m) != IK_EBUSY)
         return 12;
+    if (ik_mutex_consistent(m) != IK_EINVAL) /* not ours to repair */
+        return 17;
     if (ik_mutex_timedlock(m, 0) != IK_ETIMEDOUT || ik_mutex_timedlock(m, 30) != IK_ETIMEDOUT)
         return 13;
     ikts_bump(&a->progress);

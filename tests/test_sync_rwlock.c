@@ -389,6 +389,94 @@ static void test_barrier_death_before_first_wait(void **state)
     area_free(aname, shm);
 }
 
+/* pid 1 of a new pid namespace with its own /proc (a restarted container
+ * sharing the memory): the first takes the write lock and is killed -9
+ * holding it; the second, same pid and tid, must see a dead writer, not
+ * itself. */
+static int pid1_main(ik_rwlock *l, bool first, int ready_fd)
+{
+    if (ikt_private_proc(NULL) != 0)
+        return 77;
+    if (getpid() != 1)
+        return 20;
+    if (!first)
+        return ik_rwlock_timedwrlock(l, 20000) == IK_EOWNERDEAD ? 0 : 21;
+    if (ik_rwlock_wrlock(l) != 0 || write(ready_fd, "L", 1) != 1)
+        return 22;
+    for (;;)
+        pause(); /* killed -9 by its parent */
+}
+
+static int run_as_pid1(ik_rwlock *l, bool first)
+{
+    pid_t c = fork();
+    if (c != 0)
+        return ikt_wait(c);
+    if (unshare(CLONE_NEWPID) != 0)
+        _exit(77);
+    int p[2];
+    if (pipe(p) != 0)
+        _exit(23);
+    pid_t g = fork();
+    if (g == 0) {
+        close(p[0]);
+        _exit(pid1_main(l, first, p[1]));
+    }
+    close(p[1]);
+    char b;
+    if (g > 0 && first && read(p[0], &b, 1) == 1)
+        kill(g, SIGKILL);
+    _exit(g < 0 ? 24 : ikt_wait(g));
+}
+
+static void test_writer_pid_reused(void **state)
+{
+    ik_rwlock *l = ikts_anon(sizeof(ik_rwlock));
+    assert_ok(ik_rwlock_init(l, 0));
+    int rc = run_as_pid1(l, true);
+    if (rc == 77)
+        skip(); /* no namespaces here (not root) */
+    assert_int_equal(rc, 128 + SIGKILL);
+    /* Start times count clock ticks (boot time): the new pid 1 must start in
+     * a later tick than the dead one, or nothing can tell them apart. */
+    const struct ik__rwlock *il = (const struct ik__rwlock *)(const void *)l;
+    uint64_t tick_ns = 1000000000u / (uint64_t)sysconf(_SC_CLK_TCK);
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_BOOTTIME, &ts);
+        if (((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) / tick_ns > il->w_start)
+            break;
+        sched_yield();
+    }
+    assert_int_equal(run_as_pid1(l, false), 0);
+}
+
+/* Rounds across the generation counter's wrap; a participant that joined
+ * and died right after it still breaks the barrier. */
+static void test_barrier_generation_wrap(void **state)
+{
+    const char *aname, *bname = ikt_name("bar-wrap");
+    ik_shm *shm;
+    struct area *a = area_new(&aname, &shm);
+    ik_barrier *b;
+    assert_ok(ik_barrier_open(&b, bname, 2, IK_CREATE | IK_EXCL));
+    struct ik__barrier *ib = (struct ik__barrier *)(void *)b;
+    atomic_store(&ib->gen, UINT32_MAX - 3);
+    pid_t peer = ikt_spawn(-1, "barrier", bname, aname, "3", "-1", NULL);
+    for (int i = 0; i < 3; i++)
+        assert_true(ik_barrier_timedwait(b, 20000) >= 0);
+    assert_int_equal(ikt_wait(peer), 0);
+    assert_int_equal(atomic_load(&ib->gen), 0); /* UINT32_MAX is skipped */
+    pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "1", "0", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    kill(dies, SIGKILL);
+    assert_int_equal(ikt_wait(dies), 128 + SIGKILL);
+    assert_ik(IK_EPEERDEAD, ik_barrier_timedwait(b, 20000));
+    ik_barrier_close(b);
+    assert_ok(ik_sync_unlink(bname));
+    area_free(aname, shm);
+}
+
 /* A process stopped inside the guard section (simulated: we hold the
  * guard) cannot keep a timed lock past its deadline. */
 static void test_timed_wait_guard_held(void **state)
@@ -415,6 +503,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_barrier_rounds),
         cmocka_unit_test(test_barrier_peer_death),
         cmocka_unit_test(test_barrier_death_before_first_wait),
+        cmocka_unit_test(test_barrier_generation_wrap),
+        cmocka_unit_test(test_writer_pid_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

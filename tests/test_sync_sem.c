@@ -277,6 +277,56 @@ static void test_named_security(void **state)
     unlink(path);
 }
 
+/* As uid 65534 with /proc mounted hidepid=2, root's live holder has no /proc
+ * entry: its unit must stay taken (an unverifiable process is alive). */
+static int hidden_holder_check(void *arg)
+{
+    if (ikt_private_proc("hidepid=2") != 0)
+        return 77;
+    int rc = ikt_become_nobody();
+    if (rc != 0)
+        return rc;
+    ik_sem *s;
+    ik_perm perm = IK_PERM_DEFAULT;
+    perm.trust_uid = 0;
+    if (ik_sem_open_ex(&s, (const char *)arg, 0, 0, &perm) != 0)
+        return 10;
+    if (ik_sem_value(s) != 0)
+        return 11;
+    if (ik_sem_trywait(s) != IK_EAGAIN || ik_sem_timedwait(s, 60) != IK_ETIMEDOUT)
+        return 12;
+    ik_sem_close(s);
+    return 0;
+}
+
+static void test_undo_holder_hidden_by_hidepid(void **state)
+{
+    if (!ikt_is_root())
+        skip();
+    const char *sname = ikt_name("sem-hide");
+    const char *aname = ikt_name("sem-area");
+    ik_sem *s;
+    ik_shm *shm;
+    ik_perm perm = IK_PERM_DEFAULT;
+    perm.mode = 0666;
+    assert_ok(ik_sem_open_ex(&s, sname, 1, IK_CREATE | IK_EXCL | IK_SEM_UNDO, &perm));
+    assert_ok(ik_shm_create(&shm, aname, sizeof(struct area), 0));
+    struct area *a = ik_shm_ptr(shm);
+    pid_t holder = ikt_spawn(-1, "take", sname, aname, "1", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    int rc = ikt_wait(ikt_fork(hidden_holder_check, (void *)sname));
+    kill(holder, SIGKILL);
+    assert_int_equal(ikt_wait(holder), 128 + SIGKILL);
+    if (rc == 77)
+        skip(); /* no mount namespace here */
+    assert_int_equal(rc, 0);
+    assert_int_equal(ik_sem_value(s), 1); /* the dead holder's unit is back */
+    ik_sem_close(s);
+    ik_shm_close(shm);
+    assert_ok(ik_sync_unlink(sname));
+    assert_ok(ik_shm_unlink(aname));
+}
+
 /* A process stopped inside the undo guard section (simulated: we hold the
  * guard) cannot keep a timed wait past its deadline. */
 static void test_timed_wait_guard_held(void **state)
@@ -298,6 +348,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_undo_binary_sem_exact),
         cmocka_unit_test(test_undo_restores_after_kill),
         cmocka_unit_test(test_undo_kill_loop),
+        cmocka_unit_test(test_undo_holder_hidden_by_hidepid),
         cmocka_unit_test(test_timeouts_not_early),
         cmocka_unit_test(test_timed_wait_guard_held),
         cmocka_unit_test(test_errors),

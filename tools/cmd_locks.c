@@ -8,9 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FUTEX_TID_BITS   0x3fffffffu
-#define FUTEX_OWNER_DIED 0x40000000u
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: ipckit locks [-h]\n\n"
@@ -39,16 +36,18 @@ static void print_waiters(const struct ik__syncreg *r, const char *name)
 static void show_mutex(const char *name, const struct ik__mutex *m, const struct ik__syncreg *r)
 {
     unsigned w = __atomic_load_n((const unsigned *)&m->pm.__data.__lock, __ATOMIC_ACQUIRE);
-    int tid = (int)(w & FUTEX_TID_BITS);
+    int tid = (int)(w & IK__FUTEX_TID_MASK);
+    int owner = __atomic_load_n(&m->pm.__data.__owner, __ATOMIC_RELAXED);
     printf("mutex   %-24s ", name);
-    if (m->pm.__data.__owner == 0x7ffffffe)
+    if (owner == IK__PM_NOTRECOVERABLE)
         printf("NOT RECOVERABLE");
+    else if (w & IK__FUTEX_OWNER_DIED) /* the kernel clears the tid */
+        printf("OWNER DIED");
     else if (tid == 0)
         printf("free");
-    else if (w & FUTEX_OWNER_DIED)
-        printf("owner died (tid %d)", tid);
     else
-        printf("held by pid %d tid %d", ik__tid_pid(tid), tid);
+        printf("%s pid %d tid %d", owner == IK__PM_INCONSISTENT ? "REPAIRING by" : "held by",
+               ik__tid_pid(tid), tid);
     printf("; waiters:");
     print_waiters(r, name);
 }

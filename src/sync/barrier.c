@@ -4,25 +4,6 @@
 
 #include <string.h>
 
-struct ik__barrier_part {
-    int32_t pid;
-    uint32_t arrived_gen; /* generation + 1 it arrived in, 0 none */
-    uint64_t start;
-};
-
-struct ik__barrier {
-    pthread_mutex_t guard;
-    _Atomic uint32_t gen; /* futex word: bumped when a round completes */
-    _Atomic uint32_t broken;
-    uint32_t magic;
-    uint16_t version;
-    uint16_t flags;
-    uint32_t n;
-    uint32_t arrived;
-    struct ik__barrier_part part[IK_BARRIER_MAX];
-};
-_Static_assert(sizeof(struct ik__barrier) <= IK_BARRIER_SIZE, "ik_barrier layout");
-
 static inline struct ik__barrier *B(ik_barrier *b)
 {
     return (struct ik__barrier *)(void *)b;
@@ -94,18 +75,30 @@ void ik_barrier_close(ik_barrier *b)
 static int lock(struct ik__barrier *b, uint64_t deadline)
 {
     int rc = ik__guard_lock_until(&b->guard, deadline);
-    if (rc == 1) { /* a participant died inside */
-        atomic_store(&b->broken, 1);
+    if (rc == 1) {
+        /* A participant died inside: this round is broken (the first
+         * break's mark stays). */
+        uint32_t none = 0;
+        atomic_compare_exchange_strong(&b->broken, &none, atomic_load(&b->gen) + 1);
         rc = 0;
     }
     return rc;
 }
 
-static void break_it(struct ik__barrier *b)
+/* Under the guard: end round g. gen skips UINT32_MAX, so g + 1 (an
+ * arrival or break mark) is never 0 ("none"). */
+static void next_round(struct ik__barrier *b, uint32_t g)
 {
-    atomic_store(&b->broken, 1);
-    atomic_fetch_add(&b->gen, 1);
+    atomic_store(&b->gen, g + 1 == UINT32_MAX ? 0 : g + 1);
     ik__futex_wake((uint32_t *)&b->gen, INT32_MAX, true);
+}
+
+/* Under the guard: round g ends broken. broken is set first, so whoever
+ * sees the new gen also sees why. */
+static void break_it(struct ik__barrier *b, uint32_t g)
+{
+    atomic_store(&b->broken, g + 1);
+    next_round(b, g);
 }
 
 /* Under the guard: is a registered participant dead without having arrived
@@ -212,8 +205,7 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
     b->part[me].arrived_gen = g + 1;
     if (++b->arrived >= b->n) {
         b->arrived = 0;
-        atomic_fetch_add(&b->gen, 1);
-        ik__futex_wake((uint32_t *)&b->gen, INT32_MAX, true);
+        next_round(b, g);
         pthread_mutex_unlock(&b->guard);
         return 1;
     }
@@ -221,9 +213,12 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
     for (;;) {
         uint64_t until = ik__slice_end(deadline);
         (void)ik__futex_wait((uint32_t *)&b->gen, g, until, true);
-        if (atomic_load(&b->broken))
+        /* gen first (see break_it). A break of a later round is not ours. */
+        bool ended = atomic_load(&b->gen) != g;
+        uint32_t broken = atomic_load(&b->broken);
+        if (broken != 0 && (broken == g + 1 || !ended))
             return IK_EPEERDEAD;
-        if (atomic_load(&b->gen) != g)
+        if (ended)
             return 0;
         if (ik__now_ns() < until)
             continue;                        /* spurious or EINTR */
@@ -234,7 +229,7 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
             continue;
         }
         if (someone_died(b, g)) {
-            break_it(b);
+            break_it(b, g);
             pthread_mutex_unlock(&b->guard);
             return IK_EPEERDEAD;
         }

@@ -5,11 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#define FUTEX_TID_BITS                     0x3fffffffu
-/* glibc's __owner of a not-recoverable robust mutex (INT_MAX - 1; INT_MAX
- * is PTHREAD_MUTEX_INCONSISTENT: held after EOWNERDEAD, not yet repaired). */
-#define PTHREAD_MUTEX_NOTRECOVERABLE_OWNER 0x7ffffffe
-
 static inline struct ik__mutex *M(ik_mutex *m)
 {
     return (struct ik__mutex *)(void *)m;
@@ -83,7 +78,7 @@ int ik_mutex_open(ik_mutex **out, const char *name, unsigned flags)
 static bool held_here(struct ik__mutex *m)
 {
     unsigned w = __atomic_load_n((unsigned *)&m->pm.__data.__lock, __ATOMIC_ACQUIRE);
-    int tid = (int)(w & FUTEX_TID_BITS);
+    int tid = (int)(w & IK__FUTEX_TID_MASK);
     return tid != 0 && (tid == ik__sync_tid() || ik__tid_pid(tid) == ik__sync_pid());
 }
 
@@ -106,7 +101,7 @@ static void mutex_holder(void *obj, int *tid, int *pid)
 {
     struct ik__mutex *m = obj;
     unsigned w = __atomic_load_n((unsigned *)&m->pm.__data.__lock, __ATOMIC_ACQUIRE);
-    *tid = (int)(w & FUTEX_TID_BITS);
+    *tid = (int)(w & IK__FUTEX_TID_MASK);
     *pid = 0;
 }
 
@@ -155,9 +150,9 @@ static int notrec_fixup(struct ik__mutex *m)
 {
     unsigned *w = (unsigned *)&m->pm.__data.__lock;
     unsigned old = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-    if ((old & FUTEX_TID_BITS) == (unsigned)ik__sync_tid()) {
+    if ((old & IK__FUTEX_TID_MASK) == (unsigned)ik__sync_tid()) {
         old = __atomic_exchange_n(w, 0, __ATOMIC_RELEASE);
-        if (old & 0x80000000u) /* FUTEX_WAITERS */
+        if (old & IK__FUTEX_WAITERS)
             ik__futex_wake(w, INT32_MAX, true);
     }
     return IK_ENOTRECOVERABLE;
@@ -172,7 +167,7 @@ static __attribute__((noinline)) int mutex_lock(ik_mutex *mm, uint64_t deadline)
         return IK_EINVAL;
     /* Left behind by a failed trylock (the inline fast path's): see
      * notrec_fixup. */
-    if (m->pm.__data.__owner == PTHREAD_MUTEX_NOTRECOVERABLE_OWNER)
+    if (m->pm.__data.__owner == IK__PM_NOTRECOVERABLE)
         return notrec_fixup(m);
     int e = pthread_mutex_trylock(&m->pm);
     if (e == 0)
@@ -219,6 +214,11 @@ int ik_mutex_unlock(ik_mutex *m)
 int ik_mutex_consistent(ik_mutex *m)
 {
     if (m == NULL || M(m)->magic != IK__MUTEX_MAGIC)
+        return IK_EINVAL;
+    /* glibc checks the state, not the caller: another thread's call would
+     * mark the owner's repair done. */
+    unsigned w = __atomic_load_n((unsigned *)&M(m)->pm.__data.__lock, __ATOMIC_ACQUIRE);
+    if ((w & IK__FUTEX_TID_MASK) != (unsigned)ik__sync_tid())
         return IK_EINVAL;
     return ik__pt_err(pthread_mutex_consistent(&M(m)->pm));
 }

@@ -181,6 +181,14 @@ static int try_take(struct ik__rwlock *l, bool wr)
     return 0;
 }
 
+/* The writer is this thread of this very process (a pid alone may be a
+ * dead writer's, reused). */
+static bool writer_is_me(const struct ik__rwlock *l)
+{
+    return l->w_tid == ik__sync_tid() && l->w_pid == ik__sync_pid() &&
+           l->w_start == ik__sync_start();
+}
+
 static int rw_lock(ik_rwlock *ll, bool wr, uint64_t deadline)
 {
     struct ik__rwlock *l = L(ll);
@@ -189,7 +197,7 @@ static int rw_lock(ik_rwlock *ll, bool wr, uint64_t deadline)
     int rc = ik__guard_lock_until(&l->guard, deadline);
     if (rc < 0)
         return rc;
-    if (wr && l->w_tid == ik__sync_tid() && l->w_pid == ik__sync_pid()) {
+    if (wr && writer_is_me(l)) {
         pthread_mutex_unlock(&l->guard);
         return IK_EDEADLK;
     }
@@ -270,7 +278,7 @@ int ik_rwlock_unlock(ik_rwlock *ll)
     int rc = lock_guard(l);
     if (rc != 0)
         return rc;
-    if (l->w_tid == ik__sync_tid() && l->w_pid == ik__sync_pid()) {
+    if (writer_is_me(l)) {
         if (l->state == RW_REPAIR)
             l->state = RW_LOST; /* unlocked without ik_rwlock_consistent */
         l->w_tid = 0;
@@ -296,7 +304,7 @@ int ik_rwlock_consistent(ik_rwlock *ll)
     int rc = lock_guard(l);
     if (rc != 0)
         return rc;
-    if (l->state == RW_REPAIR && l->w_tid == ik__sync_tid() && l->w_pid == ik__sync_pid())
+    if (l->state == RW_REPAIR && writer_is_me(l))
         l->state = RW_OK;
     else
         rc = IK_EINVAL;

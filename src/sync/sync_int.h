@@ -24,6 +24,14 @@
  * dead holders and run deadlock detection. */
 #define IK__SLICE_NS (20u * 1000000u)
 
+/* Robust futex word bits (linux/futex.h) and glibc's __owner cookies
+ * (nptl/pthreadP.h): ik_mutex reads them, `ipckit locks` shows them. */
+#define IK__FUTEX_WAITERS     0x80000000u
+#define IK__FUTEX_OWNER_DIED  0x40000000u
+#define IK__FUTEX_TID_MASK    0x3fffffffu
+#define IK__PM_INCONSISTENT   0x7fffffff /* held after EOWNERDEAD, not yet repaired */
+#define IK__PM_NOTRECOVERABLE 0x7ffffffe
+
 /* ---- shared layouts --------------------------------------------------- */
 
 struct ik__mutex {
@@ -75,6 +83,25 @@ struct ik__sem {
     struct ik__sem_holder h[IK_SEM_UNDO_HOLDERS];
 };
 _Static_assert(sizeof(struct ik__sem) <= IK_SEM_SIZE, "ik_sem layout");
+
+struct ik__barrier_part {
+    int32_t pid;
+    uint32_t arrived_gen; /* generation + 1 it arrived in, 0 none */
+    uint64_t start;
+};
+
+struct ik__barrier {
+    pthread_mutex_t guard;
+    _Atomic uint32_t gen;    /* futex word: the round; never UINT32_MAX */
+    _Atomic uint32_t broken; /* 0, or the broken round's gen + 1 */
+    uint32_t magic;
+    uint16_t version;
+    uint16_t flags;
+    uint32_t n;
+    uint32_t arrived;
+    struct ik__barrier_part part[IK_BARRIER_MAX];
+};
+_Static_assert(sizeof(struct ik__barrier) <= IK_BARRIER_SIZE, "ik_barrier layout");
 
 #define IK__RW_WRITERS_WAITING 6
 

@@ -1,19 +1,32 @@
 /* Process identity and liveness from /proc. */
 #include "../../core/internal.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Parse state and start time (field 22) from /proc/<pid>/stat. The command
- * name (field 2) may contain spaces and ')', so parse after the last ')'. */
+/* Parse state and start time (field 22) from /proc/<pid>/stat (pid 0:
+ * /proc/self/stat, right even when /proc is another pid namespace's). The
+ * command name (field 2) may contain spaces and ')', so parse after the
+ * last ')'. */
 static int read_stat(int pid, char *state, uint64_t *start)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (pid == 0)
+        snprintf(path, sizeof(path), "/proc/self/stat");
+    else
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) /* only a missing entry means gone; EMFILE etc. say nothing */
-        return (errno == ENOENT || errno == ESRCH) ? IK_ESRCH : ik__errno();
+    if (fd < 0) { /* only a missing entry means gone; EMFILE etc. say nothing */
+        if (errno != ENOENT && errno != ESRCH)
+            return ik__errno();
+        /* /proc mounted hidepid=2 hides other users' live processes; kill(2)
+         * still sees them. Alive but unverifiable: never "gone". */
+        if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+            return IK_EPERM;
+        return IK_ESRCH;
+    }
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     int err = errno;
     close(fd);
@@ -93,7 +106,8 @@ uint64_t ik__self_start_time(void)
     int pid = getpid();
     if (cached_pid != pid) { /* refreshed after fork */
         uint64_t s = 0;
-        if (ik__proc_start_time(pid, &s) != 0)
+        char state;
+        if (read_stat(0, &state, &s) != 0)
             s = 0;
         cached_start = s;
         cached_pid = pid;
