@@ -5,6 +5,7 @@
 #include "sync/sync_int.h"
 
 #include <sched.h>
+#include <sys/prctl.h>
 
 struct area {
     _Atomic uint32_t ready;
@@ -420,6 +421,7 @@ static int run_as_pid1(ik_rwlock *l, bool first)
     pid_t g = fork();
     if (g == 0) {
         close(p[0]);
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
         _exit(pid1_main(l, first, p[1]));
     }
     close(p[1]);

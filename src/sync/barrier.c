@@ -213,12 +213,13 @@ static int barrier_wait(ik_barrier *bb, uint64_t deadline)
     for (;;) {
         uint64_t until = ik__slice_end(deadline);
         (void)ik__futex_wait((uint32_t *)&b->gen, g, until, true);
-        /* gen first (see break_it). A break of a later round is not ours. */
+        /* gen first (see break_it). Any other mark than g + 1 is a later
+         * round's break: ours completed, even if we read gen before. */
         bool ended = atomic_load(&b->gen) != g;
         uint32_t broken = atomic_load(&b->broken);
-        if (broken != 0 && (broken == g + 1 || !ended))
+        if (broken == g + 1)
             return IK_EPEERDEAD;
-        if (ended)
+        if (ended || broken != 0)
             return 0;
         if (ik__now_ns() < until)
             continue;                        /* spurious or EINTR */

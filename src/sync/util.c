@@ -28,12 +28,13 @@ static void register_atfork(void)
 
 int ik__sync_pid(void)
 {
-    int pid = atomic_load_explicit(&g_pid, memory_order_relaxed);
+    /* acquire/release: whoever sees g_pid sees g_start */
+    int pid = atomic_load_explicit(&g_pid, memory_order_acquire);
     if (__builtin_expect(pid == 0, 0)) {
         pthread_once(&g_once, register_atfork);
         pid = getpid();
         atomic_store_explicit(&g_start, ik__self_start_time(), memory_order_relaxed);
-        atomic_store_explicit(&g_pid, pid, memory_order_relaxed);
+        atomic_store_explicit(&g_pid, pid, memory_order_release);
     }
     return pid;
 }

@@ -1,13 +1,36 @@
 /* Process identity and liveness from /proc. */
 #include "../../core/internal.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+/* A pid without a /proc entry: gone (IK_ESRCH), or hidden (hidepid=2) and
+ * running: alive but unverifiable (IK_EPERM). A pidfd needs no permission
+ * and tells an exited process (zombie included) by POLLIN; kill(2) is the
+ * fallback before Linux 5.3, and sees zombies as alive. */
+static int hidden_pid_state(int pid)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, 0);
+        close(fd);
+        return n > 0 ? IK_ESRCH : IK_EPERM; /* poll failed: cannot tell */
+    }
+    if (errno == ESRCH)
+        return IK_ESRCH;
+    if (errno != ENOSYS)
+        return IK_EPERM; /* EMFILE ...: cannot tell, so alive */
+    return kill(pid, 0) == 0 || errno == EPERM ? IK_EPERM : IK_ESRCH;
+}
+
 /* Parse state and start time (field 22) from /proc/<pid>/stat (pid 0:
- * /proc/self/stat, right even when /proc is another pid namespace's). The
+ * /proc/self/stat, our own entry even when the mounted /proc is an
+ * ancestor pid namespace's, where our pid differs from getpid()). The
  * command name (field 2) may contain spaces and ')', so parse after the
  * last ')'. */
 static int read_stat(int pid, char *state, uint64_t *start)
@@ -21,11 +44,8 @@ static int read_stat(int pid, char *state, uint64_t *start)
     if (fd < 0) { /* only a missing entry means gone; EMFILE etc. say nothing */
         if (errno != ENOENT && errno != ESRCH)
             return ik__errno();
-        /* /proc mounted hidepid=2 hides other users' live processes; kill(2)
-         * still sees them. Alive but unverifiable: never "gone". */
-        if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
-            return IK_EPERM;
-        return IK_ESRCH;
+        /* /proc mounted hidepid=2 hides other users' processes. */
+        return pid > 0 ? hidden_pid_state(pid) : IK_ESRCH;
     }
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     int err = errno;
@@ -99,20 +119,15 @@ int ik__proc_start_time(int pid, uint64_t *start)
     return 0;
 }
 
+/* Not cached: a forked child in a new pid namespace may get its parent's
+ * pid number. Callers on hot paths cache it with a fork reset. */
 uint64_t ik__self_start_time(void)
 {
-    static __thread int cached_pid;
-    static __thread uint64_t cached_start;
-    int pid = getpid();
-    if (cached_pid != pid) { /* refreshed after fork */
-        uint64_t s = 0;
-        char state;
-        if (read_stat(0, &state, &s) != 0)
-            s = 0;
-        cached_start = s;
-        cached_pid = pid;
-    }
-    return cached_start;
+    uint64_t s = 0;
+    char state;
+    if (read_stat(0, &state, &s) != 0)
+        s = 0;
+    return s;
 }
 
 bool ik__proc_alive(int pid, uint64_t start)
