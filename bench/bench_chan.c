@@ -151,67 +151,21 @@ static void die(const char *what)
     exit(1);
 }
 
-/* Pin the calling process to one CPU (cpu < 0: leave as is). */
-static void pin(int cpu)
-{
-    if (cpu < 0)
-        return;
-    cpu_set_t s;
-    CPU_ZERO(&s);
-    CPU_SET(cpu, &s);
-    if (sched_setaffinity(0, sizeof(s), &s) != 0)
-        die("sched_setaffinity");
-}
-
 /* Common start of every peer child: die with the parent, pin. */
 static void child_init(int cpu)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    pin(cpu);
+    ikb_pin(cpu);
 }
 
 /* ---- raw system calls ---------------------------------------------------- */
-
-/* Sockets use send/recv, pipes write/read: the cheapest call of each (on
- * a socket, write/read take the longer sock_write_iter path). */
-static int full_write(int fd, const void *p, size_t n, int sock)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t r = sock ? send(fd, c, n, MSG_NOSIGNAL) : write(fd, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-/* Stream: read exactly n bytes. Seqpacket: n bytes in packets of the sizes
- * raw_send made (each recv takes one packet). */
-static int full_read(int fd, void *p, size_t n, int sock)
-{
-    char *c = p;
-    while (n > 0) {
-        ssize_t r = sock ? recv(fd, c, n, 0) : read(fd, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
 
 /* Seqpacket writes larger than the socket buffer fail: send in SEQ_PKT
  * pieces, as ipckit does. */
 static int raw_send(int fd, const void *p, size_t n, int packet, int sock)
 {
     if (!packet)
-        return full_write(fd, p, n, sock);
+        return ikb_full_write(fd, p, n, sock);
     const char *c = p;
     while (n > 0) {
         size_t k = n > SEQ_PKT ? SEQ_PKT : n;
@@ -250,7 +204,7 @@ static void raw_serve(int rfd, int wfd, int packet, int sock, size_t n)
     if (buf == NULL)
         _exit(2);
     for (;;) {
-        if (full_read(rfd, buf, n ? n : BW_MSG, sock) != 0)
+        if (ikb_full_read(rfd, buf, n ? n : BW_MSG, sock) != 0)
             _exit(0);
         if (n == 0 && buf[0] == 1 && raw_send(wfd, "k", 1, packet, sock) != 0)
             _exit(3);
@@ -587,7 +541,7 @@ static int round_trip(struct peer *p, char *buf, size_t n)
                    : -1;
     default:
         return raw_send(p->wfd, buf, n, p->packet, p->sock) == 0 &&
-                       full_read(p->rfd, buf, n, p->sock) == 0
+                       ikb_full_read(p->rfd, buf, n, p->sock) == 0
                    ? 0
                    : -1;
     }
@@ -636,8 +590,8 @@ static int bw_round(struct peer *p, char *buf, uint64_t msgs, uint64_t cap_ns, d
     }
     char c;
     size_t len;
-    int rc =
-        p->mode == SIDE_IK ? ik_recv(p->ch, &c, 1, &len, -1) : full_read(p->rfd, &c, 1, p->sock);
+    int rc = p->mode == SIDE_IK ? ik_recv(p->ch, &c, 1, &len, -1)
+                                : ikb_full_read(p->rfd, &c, 1, p->sock);
     if (rc != 0)
         return -1;
     *gbs = (double)BW_MSG * (double)sent / ((double)(ikb_now_ns() - t0) / 1e9) / 1e9;
@@ -849,21 +803,6 @@ static int probe_nosignal(void)
 }
 
 /* The first two CPUs this process may run on (-1 if absent). */
-static void pick_cpus(cpu_set_t *all, int *a, int *b)
-{
-    *a = *b = -1;
-    if (sched_getaffinity(0, sizeof(*all), all) != 0)
-        die("sched_getaffinity");
-    for (int c = 0; c < CPU_SETSIZE; c++) {
-        if (!CPU_ISSET(c, all))
-            continue;
-        if (*a < 0)
-            *a = c;
-        else if (*b < 0)
-            *b = c;
-    }
-}
-
 /* $IK_BENCH_TABLES: comma-separated subset of lat-cross,lat-same,bw-cross,
  * bw-same (default: all four). */
 static int want_table(const char *kind, int same)
@@ -904,7 +843,7 @@ static int run_one(int argc, char **argv, int cpu_a, int cpu_b)
                 (unsigned)FLOOR_MAX_N);
         return 2;
     }
-    pin(cpu_a);
+    ikb_pin(cpu_a);
     struct peer p;
     sigpipe_set(t);
     peer_start(t, (enum side)mode, n, cross ? cpu_b : cpu_a, &p);
@@ -927,18 +866,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* rows flip it to SIG_DFL where asked */
     verbose = getenv("IK_BENCH_VERBOSE") != NULL;
     floor_nosignal = probe_nosignal();
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/ik-bench-chan-XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        die("mkdtemp");
-    char rundir[300];
-    snprintf(rundir, sizeof(rundir), "%s/run", tmpdir);
-    if (mkdir(rundir, 0700) != 0)
-        die("mkdir");
-    setenv("XDG_RUNTIME_DIR", rundir, 1);
+    snprintf(tmpdir, sizeof(tmpdir), "%s", ikb_tmpdir("ik-bench-chan"));
     make_cert();
     cpu_set_t all;
     int cpu_a, cpu_b, rc = 0;
-    pick_cpus(&all, &cpu_a, &cpu_b);
+    ikb_pick_cpus(&all, &cpu_a, &cpu_b);
     uint64_t t_start = ikb_now_ns();
     if (argc > 1 && strcmp(argv[1], "--one") == 0) {
         rc = run_one(argc, argv, cpu_a, cpu_b);
@@ -963,7 +895,7 @@ int main(int argc, char **argv)
                 continue; /* one CPU: no cross-CPU table */
             int peer_cpu = same ? cpu_a : cpu_b;
             const char *mode = same ? "same CPU" : "cross CPU";
-            pin(cpu_a);
+            ikb_pin(cpu_a);
             snprintf(title, sizeof(title),
                      "ping-pong latency, round trip, %s (this process on CPU %d, peers on CPU %d)",
                      mode, cpu_a, peer_cpu);
@@ -977,7 +909,7 @@ int main(int argc, char **argv)
                 continue;
             int peer_cpu = same ? cpu_a : cpu_b;
             const char *mode = same ? "same CPU" : "cross CPU";
-            pin(cpu_a);
+            ikb_pin(cpu_a);
             snprintf(title, sizeof(title),
                      "streaming bandwidth, 1 MiB messages, %s (GB/s: ratio > 1 = ipckit faster)",
                      mode);
@@ -989,9 +921,7 @@ int main(int argc, char **argv)
     }
     if (sched_setaffinity(0, sizeof(all), &all) != 0)
         rc = 1;
-    char cmd[400];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
+    if (ikb_tmpdir_remove() != 0)
         rc = 1;
     return rc;
 }

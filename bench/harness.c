@@ -1,9 +1,13 @@
 #include "harness.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t ikb_now_ns(void)
 {
@@ -114,4 +118,84 @@ void ikb_report_spread(const char *what, double value, const char *baseline, dou
     printf("%-44s %12.2f  %-28s %12.2f  %-6s %5.2fx  [%.2f-%.2f]\n", what, value, baseline,
            base_value, unit, ratio, rmin, rmax);
     fflush(stdout);
+}
+
+void ikb_pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    if (sched_setaffinity(0, sizeof(s), &s) != 0) {
+        fprintf(stderr, "sched_setaffinity(%d): %s\n", cpu, strerror(errno));
+        exit(1);
+    }
+}
+
+void ikb_pick_cpus(cpu_set_t *all, int *a, int *b)
+{
+    *a = *b = -1;
+    if (sched_getaffinity(0, sizeof(*all), all) != 0) {
+        fprintf(stderr, "sched_getaffinity: %s\n", strerror(errno));
+        exit(1);
+    }
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, all))
+            continue;
+        if (*a < 0)
+            *a = c;
+        else if (*b < 0)
+            *b = c;
+    }
+}
+
+/* Sockets use send/recv, pipes write/read: the cheapest call of each (on
+ * a socket, write/read take the longer sock_write_iter path). Stream reads
+ * take exactly n bytes; seqpacket reads take packets of the sizes written. */
+static int full_io(int fd, char *c, size_t n, int sock, int out)
+{
+    while (n > 0) {
+        ssize_t r = out ? (sock ? send(fd, c, n, MSG_NOSIGNAL) : write(fd, c, n))
+                        : (sock ? recv(fd, c, n, 0) : read(fd, c, n));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+int ikb_full_write(int fd, const void *p, size_t n, int sock)
+{
+    return full_io(fd, (char *)(uintptr_t)p, n, sock, 1);
+}
+
+int ikb_full_read(int fd, void *p, size_t n, int sock)
+{
+    return full_io(fd, p, n, sock, 0);
+}
+
+static char g_tmpdir[256];
+
+const char *ikb_tmpdir(const char *prefix)
+{
+    char rundir[300];
+    snprintf(g_tmpdir, sizeof(g_tmpdir), "/tmp/%s-XXXXXX", prefix);
+    if (mkdtemp(g_tmpdir) != NULL) {
+        snprintf(rundir, sizeof(rundir), "%s/run", g_tmpdir);
+        if (mkdir(rundir, 0700) == 0 && setenv("XDG_RUNTIME_DIR", rundir, 1) == 0)
+            return g_tmpdir;
+    }
+    fprintf(stderr, "%s: temporary directory: %s\n", prefix, strerror(errno));
+    exit(1);
+}
+
+int ikb_tmpdir_remove(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmpdir);
+    return g_tmpdir[0] != '\0' && system(cmd) != 0 ? -1 : 0;
 }

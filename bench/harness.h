@@ -4,6 +4,7 @@
 #ifndef IK_BENCH_HARNESS_H
 #define IK_BENCH_HARNESS_H
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,5 +44,22 @@ void ikb_header_spread(const char *title);
  * (ipckit round r / baseline round r), printed as "[min-max]". */
 void ikb_report_spread(const char *what, double value, const char *baseline, double base_value,
                        const char *unit, double rmin, double rmax);
+
+/* Write / read exactly n bytes (EINTR retried; -1 on error or end of
+ * stream). sock: send(MSG_NOSIGNAL)/recv, else write/read. */
+int ikb_full_write(int fd, const void *p, size_t n, int sock);
+int ikb_full_read(int fd, void *p, size_t n, int sock);
+
+/* mkdtemp /tmp/<prefix>-XXXXXX with a private run/ inside as
+ * XDG_RUNTIME_DIR; exits on error. The path stays valid. */
+const char *ikb_tmpdir(const char *prefix);
+/* rm -rf it: 0, or -1. */
+int ikb_tmpdir_remove(void);
+
+/* Pin the calling process to one CPU (cpu < 0: leave it); exits on error. */
+void ikb_pin(int cpu);
+/* The first two CPUs this process may run on (-1: none), and the whole set
+ * (to restore it). */
+void ikb_pick_cpus(cpu_set_t *all, int *a, int *b);
 
 #endif

@@ -628,6 +628,52 @@ static void test_pending_record_dead_and_live_writer(void **state)
     ik_log_close(rd);
 }
 
+/* A pending record whose writer slot names a live pid, but a start time of
+ * another boot (a log file that outlived a reboot) or no start time at all
+ * (forged), is a dead writer's: skipped, not waited for. */
+static void test_pending_record_of_other_boot(void **state)
+{
+    const char *path = tmp_path("boot.log");
+    ik_log *log, *rd;
+    assert_ok(ik_log_open(&log, path, 1 << 20, IK_LOG_CREATE));
+    assert_ok(ik_log_open(&rd, path, 0, IK_LOG_RDONLY));
+    assert_ok(ik_log_append(log, "mine", 4)); /* takes our slot */
+    ik_map *m;
+    assert_ok(ik_map_open(&m, path, 0, 0));
+    uint8_t *base = ik_map_ptr(m);
+    struct ik__log_hdr *h = (struct ik__log_hdr *)base;
+    struct ik__log_slot *slots = (struct ik__log_slot *)(base + IK__LOG_SLOT_OFF);
+    int mine = -1;
+    for (int i = 0; i < (int)IK__LOG_SLOTS; i++) {
+        if ((uint32_t)slots[i].owner == (uint32_t)getpid())
+            mine = i;
+    }
+    assert_true(mine >= 0);
+    uint64_t start = slots[mine].start, ticks = start & IK__LOG_START_TICKS;
+    uint64_t boot = start >> IK__LOG_START_BOOT;
+    assert_int_equal(boot, ik__boot_tag());
+    assert_true(ticks != 0 && boot != 0);
+    uint64_t gen = (slots[mine].owner >> 32) & IK__LOG_GEN_MASK;
+    const uint64_t forged[] = {ticks | ((boot % 0xffffff) + 1) << IK__LOG_START_BOOT, 0};
+    uint64_t cur = 0;
+    size_t len;
+    char buf[64];
+    assert_ok(ik_log_read(rd, &cur, buf, sizeof(buf), &len, 0));
+    for (size_t i = 0; i < IK__ARRAY_LEN(forged); i++) {
+        slots[mine].start = forged[i];
+        uint64_t t = h->tail;
+        struct ik__log_rec *rec = (struct ik__log_rec *)(base + IK__LOG_HDR_SIZE + t);
+        rec->claim = IK__LOG_CLAIMED | (gen << 35) | ((uint64_t)mine << 27) | 8;
+        h->tail = t + 24;
+        assert_ik(IK_ETIMEDOUT, ik_log_read(rd, &cur, buf, sizeof(buf), &len, 0));
+        assert_int_equal(cur, t + 24); /* skipped at once */
+    }
+    slots[mine].start = start;
+    ik_map_close(m);
+    ik_log_close(rd);
+    ik_log_close(log);
+}
+
 /* A forked (not exec'd) child appending through an inherited handle takes a
  * writer slot of its own. */
 static int forked_append(void *arg)
@@ -872,6 +918,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_multi_writer_readers),
         cmocka_unit_test(test_crash_kill9_writers),
         cmocka_unit_test(test_pending_record_dead_and_live_writer),
+        cmocka_unit_test(test_pending_record_of_other_boot),
         cmocka_unit_test(test_fork_inherited_handle),
         cmocka_unit_test(test_threads_share_handle),
         cmocka_unit_test(test_corrupt_and_hostile),

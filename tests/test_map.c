@@ -206,6 +206,7 @@ static void test_grow_in_place_and_moved(void **state)
     struct stat st;
     assert_int_equal(fstat(ik_map_fd(m), &st), 0);
     assert_int_equal(st.st_size, 1 << 20);
+    assert_int_equal(fcntl(ik_map_fd(m), F_GETFL) & O_NONBLOCK, 0); /* a plain blocking fd */
 
     /* Growth past the reservation moves the mapping. Use a sparse file
      * (ftruncate by "another process" = the raw fd) so no blocks are used. */

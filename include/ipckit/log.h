@@ -32,7 +32,8 @@ enum {
  * writable handle holds one of 256 writer slots until closed (slots of dead
  * processes are reclaimed). All processes must share one pid namespace.
  * Errors: IK_EINVAL, IK_ENOENT, IK_EUNSAFE, IK_EPERM_OWNER, IK_EPROTO,
- * IK_EBUSY (no free writer slot), IK_ENOMEM, IK_ENOSPC. Thread-safe.
+ * IK_EBUSY (no free writer slot), IK_EIO (writable: this process's start
+ * time is unreadable, see docs/map.md), IK_ENOMEM, IK_ENOSPC. Thread-safe.
  */
 IK_EXPORT IK_NODISCARD int ik_log_open(ik_log **out, const char *path, size_t capacity,
                                        unsigned flags);
@@ -44,7 +45,7 @@ IK_EXPORT IK_NODISCARD int ik_log_open(ik_log **out, const char *path, size_t ca
  * A handle inherited through fork() takes a writer slot of its own.
  * Errors: IK_EMSGSIZE, IK_ENOSPC (log or file system full), IK_EINVAL
  * (read-only handle, NULL buf with len > 0), IK_EPROTO (log corrupted),
- * IK_EBUSY (no writer slot after fork). Thread-safe.
+ * IK_EBUSY (no writer slot after fork), IK_EIO (as ik_log_open). Thread-safe.
  */
 IK_EXPORT IK_NODISCARD int ik_log_append(ik_log *log, const void *buf, size_t len);
 

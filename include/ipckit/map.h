@@ -37,7 +37,8 @@ enum {
  * while it is mapped (SIGBUS, as with any shared file mapping).
  * On success *out owns the fd and mapping; release with ik_map_close.
  * Errors: IK_EINVAL, IK_ENOENT, IK_EEXIST, IK_EACCES, IK_EUNSAFE,
- * IK_EPERM_OWNER, IK_ENOMEM, IK_ENOSPC. Thread-safe.
+ * IK_EPERM_OWNER, IK_ENOMEM, IK_ENOSPC, IK_EAGAIN (the name kept being
+ * created and removed under us). Thread-safe.
  */
 IK_EXPORT IK_NODISCARD int ik_map_open(ik_map **out, const char *path, size_t size, unsigned flags);
 IK_EXPORT IK_NODISCARD int ik_map_open_ex(ik_map **out, const char *path, size_t size,
@@ -53,10 +54,12 @@ IK_EXPORT int ik_map_fd(const ik_map *map);
 /*
  * Grow the file and the mapping to new_size (never shrinks). Returns 0 if the
  * mapping stayed at the same address, 1 if it moved (re-read ik_map_ptr), or
- * IK_EINVAL (read-only map, size beyond 64 TiB), IK_ENOSPC, IK_ENOMEM. If
+ * IK_EINVAL (read-only map, size beyond 64 TiB), IK_ENOSPC, IK_ENOMEM,
+ * IK_EOVERFLOW (the file grew past what this process can map). If
  * the file was grown by another process, ik_map_grow(map, 0) picks up the new
  * size (also on read-only maps). The file is grown with fallocate, which never
- * shrinks it, so concurrent growers cannot undo each other. Not concurrently
+ * shrinks it, so concurrent growers cannot undo each other; it allocates
+ * every hole below new_size (disk blocks, or RAM on tmpfs). Not concurrently
  * with other calls on the same map.
  */
 IK_EXPORT IK_NODISCARD int ik_map_grow(ik_map *map, size_t new_size);

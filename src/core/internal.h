@@ -44,6 +44,7 @@ uint64_t ik__self_start_time(void);
  * threads still run is alive. When /proc cannot be read it answers true:
  * a live process is never declared dead. */
 bool ik__proc_alive(int pid, uint64_t start);
+uint32_t ik__boot_tag(void);
 
 /* ---- sock_diag (platform) ----------------------------------------------- */
 

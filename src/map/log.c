@@ -246,6 +246,17 @@ static int wait_seq(struct ik_log *l, uint32_t snap, uint64_t deadline, uint64_t
 
 /* ---- writer slots ------------------------------------------------------ */
 
+/* A slot's start word names a live process: a start time that is there,
+ * of this boot (when both boots are known), still running. */
+static bool start_alive(int pid, uint64_t start)
+{
+    uint64_t ticks = start & IK__LOG_START_TICKS;
+    uint32_t boot = (uint32_t)(start >> IK__LOG_START_BOOT), now = ik__boot_tag();
+    if (ticks == 0 || (boot != 0 && now != 0 && boot != now))
+        return false;
+    return ik__proc_alive(pid, ticks);
+}
+
 static bool slot_owner_alive(struct ik__log_slot *s, uint64_t o)
 {
     int pid = (int)(uint32_t)o;
@@ -253,13 +264,16 @@ static bool slot_owner_alive(struct ik__log_slot *s, uint64_t o)
         return false;
     if (o & IK__LOG_SLOT_SETTING)
         return ik__proc_alive(pid, 0); /* start not yet written */
-    return ik__proc_alive(pid, LOAD_ACQ(&s->start));
+    return start_alive(pid, LOAD_ACQ(&s->start));
 }
 
 static int slot_take(struct ik_log *l)
 {
     int pid = getpid();
-    uint64_t start = ik__self_start_time();
+    uint64_t ticks = ik__self_start_time();
+    if (ticks == 0 || ticks > IK__LOG_START_TICKS)
+        return IK_EIO; /* no start time (/proc unreadable): no slot readers could judge */
+    uint64_t start = ticks | (uint64_t)ik__boot_tag() << IK__LOG_START_BOOT;
     /* Pass 0 takes free slots, pass 1 reclaims those of dead writers. */
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < IK__LOG_SLOTS; i++) {
@@ -309,7 +323,7 @@ static bool writer_dead(struct ik_log *l, uint64_t w)
     uint64_t start = LOAD_ACQ(&s->start);
     if (LOAD_ACQ(&s->owner) != o)
         return true;
-    return !ik__proc_alive(pid, start);
+    return !start_alive(pid, start);
 }
 
 /* ---- open / create ----------------------------------------------------- */
@@ -407,7 +421,7 @@ fail:
 
 static int log_map(struct ik_log *l, const char *path)
 {
-    int acc = (l->rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK; /* a FIFO must not block */
+    int acc = l->rdonly ? O_RDONLY : O_RDWR; /* ik__open_checked: a FIFO never blocks */
     struct stat st;
     struct ik__log_hdr h;
     for (int tries = 0;; tries++) {

@@ -45,13 +45,17 @@ _Static_assert(sizeof(struct ik__log_hdr) == 256, "log header is 256 bytes");
 
 /* Writer slot, at IK__LOG_SLOT_OFF + 16 * i.
  * owner: bits 0..31 pid (0 = free), bits 32..59 generation, bit 63 SETTING
- * (owner word claimed, start not yet written). start: the owner's start time. */
+ * (owner word claimed, start not yet written). start: bits 0..39 the owner's
+ * start time (clock ticks, never 0), bits 40..63 the boot it ran in
+ * (ik__boot_tag; 0 = unknown): a writer of another boot is dead. */
 struct ik__log_slot {
     uint64_t owner;
     uint64_t start;
 };
 #define IK__LOG_SLOT_SETTING ((uint64_t)1 << 63)
 #define IK__LOG_GEN_MASK     0x0fffffffu
+#define IK__LOG_START_TICKS  (((uint64_t)1 << 40) - 1)
+#define IK__LOG_START_BOOT   40
 
 /* Record, at data + off (off a multiple of 8):
  *   claim: bits 0..26 payload length, 27..34 writer slot, 35..62 slot

@@ -113,8 +113,9 @@ static int map_new(struct ik_map *m, size_t map_len, uint8_t **base, size_t *res
 static int open_file(const char *path, unsigned flags, const ik_perm *perm, struct stat *st,
                      bool *created)
 {
-    /* O_NONBLOCK: opening a FIFO must not block (it is then refused). */
-    int acc = ((flags & IK_MAP_RDONLY) ? O_RDONLY : O_RDWR) | O_NONBLOCK;
+    /* ik__open_checked opens non-blocking (a FIFO is refused, never waited
+     * for) and gives the fd back blocking. */
+    int acc = (flags & IK_MAP_RDONLY) ? O_RDONLY : O_RDWR;
     *created = false;
     if (!(flags & IK_MAP_CREATE))
         return ik__open_checked(path, acc, perm, st);

@@ -3,6 +3,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -139,4 +140,27 @@ bool ik__proc_alive(int pid, uint64_t start)
     if (rc != 0)
         return true; /* cannot tell (EMFILE, ...): never declare a live process dead */
     return start == 0 || s == start;
+}
+
+/* 24 bits of this boot's /proc/sys/kernel/random/boot_id, never 0; 0 when
+ * unreadable. Tells a record of this boot from one of a file that outlived
+ * a reboot (same pid and start tick are common for early daemons). */
+uint32_t ik__boot_tag(void)
+{
+    static _Atomic uint32_t cached; /* 0: not read yet; ~0u: unreadable */
+    uint32_t t = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (t != 0)
+        return t == ~0u ? 0 : t;
+    char buf[64] = "";
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    uint32_t h = 2166136261u; /* FNV-1a over the UUID text */
+    for (ssize_t i = 0; i < n && buf[i] != '\n'; i++)
+        h = (h ^ (uint8_t)buf[i]) * 16777619u;
+    h &= 0xffffffu;
+    t = n <= 0 ? ~0u : h == 0 ? 1 : h;
+    atomic_store_explicit(&cached, t, memory_order_relaxed);
+    return t == ~0u ? 0 : t;
 }
