@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -535,6 +536,89 @@ static int nobody_rm_gc(void *arg)
     return seg_exists(name) ? 0 : 5;
 }
 
+/* uid 65534 keeps swapping a stale socket in its runtime directory with a
+ * symlink to root's private socket. */
+struct swapper {
+    char leaf[64];
+    int ready[2], stop[2];
+};
+
+static int nobody_swap(void *arg)
+{
+    struct swapper *w = arg;
+    char sock[600], link[620];
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (nobody_path(w->leaf, sock, sizeof(sock)) != 0 || strlen(sock) >= sizeof(sa.sun_path))
+        return 1;
+    snprintf(link, sizeof(link), "%s.tmp", sock);
+    memcpy(sa.sun_path, sock, strlen(sock) + 1);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        return 2;
+    close(s); /* stale: bound once, nobody listens */
+    char target[600];
+    snprintf(target, sizeof(target), "%s/secret.sock", getenv("IKT_SECRET_DIR"));
+    if (symlink(target, link) != 0 || write(w->ready[1], "R", 1) != 1)
+        return 4;
+    struct pollfd p = {.fd = w->stop[0], .events = POLLIN};
+    while (poll(&p, 1, 0) == 0)
+        (void)renameat2(AT_FDCWD, sock, AT_FDCWD, link, RENAME_EXCHANGE);
+    unlink(sock);
+    unlink(link);
+    return 0;
+}
+
+static int nobody_run_swap(void *arg)
+{
+    struct swapper *w = arg;
+    close(w->ready[0]);
+    close(w->stop[1]);
+    int rc = ikt_become_nobody();
+    return rc != 0 ? rc : nobody_swap(arg);
+}
+
+/* A probe of a stale socket in another user's directory connects to the
+ * scanned inode, never through a name that user swapped for a symlink:
+ * root's ls must not reach root's private socket. */
+static void test_socket_probe_ignores_swapped_symlink(void **state)
+{
+    if (!ikt_is_root())
+        skip();
+    const char *secret_dir = ikt_tmpdir();
+    setenv("IKT_SECRET_DIR", secret_dir, 1);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/secret.sock", secret_dir);
+    int lst = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(lst >= 0);
+    assert_int_equal(bind(lst, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lst, 64), 0);
+    struct swapper w;
+    snprintf(w.leaf, sizeof(w.leaf), "%s.sock", ikt_name("reg-swap"));
+    assert_int_equal(pipe(w.ready), 0);
+    assert_int_equal(pipe(w.stop), 0);
+    char xdg[600];
+    snprintf(xdg, sizeof(xdg), "%s", getenv("XDG_RUNTIME_DIR"));
+    pid_t pid = ikt_fork(nobody_run_swap, &w);
+    close(w.ready[1]);
+    close(w.stop[0]);
+    char c;
+    int ok = read(w.ready[0], &c, 1) == 1;
+    for (int i = 0; ok && i < 60; i++) {
+        struct found f = {0};
+        assert_true(ik_obj_list(NULL, IK_OBJ_ALL_USERS, collect, &f) >= 0);
+    }
+    close(w.stop[1]);
+    int rc = ikt_wait(pid);
+    setenv("XDG_RUNTIME_DIR", xdg, 1);
+    assert_true(ok);
+    assert_int_equal(rc, 0);
+    int got = accept4(lst, NULL, NULL, SOCK_CLOEXEC);
+    assert_int_equal(got, -1); /* nobody ever connected */
+    assert_int_equal(errno, EAGAIN);
+    close(lst);
+    close(w.ready[0]);
+}
+
 /* (g) Another uid's objects: never removed by a non-root caller; root sees
  * the owner and removes them only when asked (IK_OBJ_ALL_USERS). */
 static void test_other_uid(void **state)
@@ -913,6 +997,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_gc_races_with_opener, kill_children),
         cmocka_unit_test_teardown(test_gc_fd_exhaustion_keeps_in_use, kill_children),
         cmocka_unit_test_teardown(test_gc_keeps_fifo_of_zombie_leader, kill_children),
+        cmocka_unit_test_teardown(test_socket_probe_ignores_swapped_symlink, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,33 +160,39 @@ static int rundir_scan(struct ik__reg *reg)
 }
 
 /* Does connecting to the socket file reach a live socket? Used when
- * /proc/net/unix does not show its path (other spelling, unreadable). */
+ * /proc/net/unix does not show its path (other spelling, unreadable).
+ * connect(2) follows symlinks, and the directory's owner may swap the entry
+ * after the scan: connect through an O_PATH fd of the scanned socket inode
+ * itself (/proc/self/fd/N), so root never reaches a socket it was pointed
+ * at. 1 (also "cannot tell") or 0. */
+static int obj_dir_open(const struct ik__reg_obj *o);
 static int connect_probe(const struct ik__reg_obj *o)
 {
     const char *leaf = o->qleaf != NULL ? o->qleaf : o->leaf;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int dfd = -1;
-    int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", o->dir, leaf);
-    if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-        dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0)
-            return 1; /* cannot tell: assume live */
-        n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s", dfd, leaf);
-        if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
-            close(dfd);
-            return 1;
-        }
-    }
+    int dfd = obj_dir_open(o);
+    if (dfd < 0)
+        return 1;
+    int pfd = openat(dfd, leaf, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    close(dfd);
+    if (pfd < 0)
+        return errno == ENOENT ? 0 : 1;
+    struct stat st;
     int live = 1;
+    if (fstat(pfd, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_dev != o->dev ||
+        st.st_ino != o->ino) {
+        close(pfd);
+        return 1; /* not what was scanned: judge nothing */
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", pfd);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s >= 0) {
         int r = connect(s, (struct sockaddr *)&sa, sizeof(sa));
-        if (r != 0 && (errno == ECONNREFUSED || errno == ENOENT))
+        if (r != 0 && errno == ECONNREFUSED)
             live = 0;
         close(s);
     }
-    if (dfd >= 0)
-        close(dfd);
+    close(pfd);
     return live;
 }
 
