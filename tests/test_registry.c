@@ -5,6 +5,7 @@
 #include "core/fifolock.h"
 #include "core/internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,6 +44,22 @@ static int child_create_hold(int argc, char **argv)
     ik_shm *shm;
     if (ik_shm_create(&shm, argv[0], (size_t)atol(argv[1]), 0) != 0)
         return 10;
+    signal_ready(argv[2]);
+    return hang();
+}
+
+/* create-many PREFIX COUNT READYFD: segments PREFIX-0.., closed (not
+ * mapped), then wait to be killed. */
+static int child_create_many(int argc, char **argv)
+{
+    for (long i = 0; i < atol(argv[1]); i++) {
+        char name[IK_NAME_MAX + 1];
+        ik_shm *shm;
+        snprintf(name, sizeof(name), "%s-%ld", argv[0], i);
+        if (ik_shm_create(&shm, name, 64, 0) != 0)
+            return 10;
+        ik_shm_close(shm);
+    }
     signal_ready(argv[2]);
     return hang();
 }
@@ -130,6 +147,7 @@ static int child_race(int argc, char **argv)
 static const struct ikt_child_role roles[] = {
     {"race", child_race},
     {"create-hold", child_create_hold},
+    {"create-many", child_create_many},
     {"map-hold", child_map_hold},
     {"open-hold", child_open_hold},
     {"lock-hold", child_lock_hold},
@@ -534,6 +552,28 @@ static int nobody_rm_gc(void *arg)
     if (ik_obj_gc(name, IK_OBJ_EXACT | IK_OBJ_ALL_USERS, NULL, NULL) != 0)
         return 4;
     return seg_exists(name) ? 0 : 5;
+}
+
+/* `ipckit gc | head -1`: the CLI's output pipe closes early, and its
+ * SIGPIPE (or a Ctrl-C) takes effect only after gc put back or removed
+ * everything it had renamed aside. */
+static void test_gc_cli_closed_pipe(void **state)
+{
+    const char *prefix = ikt_name("reg-pipe");
+    kill9(spawn_ready("create-many", prefix, "300"));
+    char out[4096];
+    (void)ikt_run(out, sizeof(out), "%s/tools/ipckit gc %s | head -1", ikt_bindir(), prefix);
+    struct found f = {0};
+    assert_true(ik_obj_list(prefix, 0, collect, &f) >= 0);
+    assert_int_equal(f.n, 0); /* all collected */
+    DIR *d = opendir("/dev/shm");
+    assert_non_null(d);
+    struct dirent *e;
+    int isolated = 0;
+    while ((e = readdir(d)) != NULL)
+        isolated += strstr(e->d_name, prefix) != NULL;
+    closedir(d);
+    assert_int_equal(isolated, 0); /* nothing left renamed aside */
 }
 
 /* uid 65534 keeps swapping a stale socket in its runtime directory with a
@@ -998,6 +1038,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_gc_fd_exhaustion_keeps_in_use, kill_children),
         cmocka_unit_test_teardown(test_gc_keeps_fifo_of_zombie_leader, kill_children),
         cmocka_unit_test_teardown(test_socket_probe_ignores_swapped_symlink, kill_children),
+        cmocka_unit_test_teardown(test_gc_cli_closed_pipe, kill_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

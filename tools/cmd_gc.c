@@ -94,7 +94,10 @@ int ik_cmd_gc(int argc, char **argv)
         gc_usage(stderr);
         return IK_EXIT_USAGE;
     }
+    sigset_t old;
+    ik_cli_signals_hold(&old);
     int rc = ik_obj_gc(optind < argc ? argv[optind] : NULL, flags, gc_report, &st);
+    ik_cli_signals_release(&old);
     if (rc < 0) {
         ik_cli_error("gc", rc);
         return IK_EXIT_FAIL;

@@ -28,6 +28,24 @@ static void usage(FILE *f)
                "\nexit status: 0 success, 1 failure, 2 usage error, 3 partial failure\n");
 }
 
+void ik_cli_signals_hold(sigset_t *old)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGHUP);
+    sigaddset(&s, SIGQUIT);
+    sigaddset(&s, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &s, old);
+}
+
+void ik_cli_signals_release(const sigset_t *old)
+{
+    fflush(stdout); /* a closed pipe's SIGPIPE comes now, as pending */
+    sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -228,34 +228,40 @@ static void report(ik_obj_gc_fn fn, void *arg, const struct ik__reg_obj *o, int 
         fn(&o->info, result, arg);
 }
 
-/* Remove isolated candidates that are still unused; put back the others. */
+/* Remove isolated candidates that are still unused; put back the others.
+ * Every restore and remove happens before the first report: a caller
+ * killed inside its callback (a CLI writing to a closed pipe) never leaves
+ * objects isolated out of reach. */
 static int gc_commit(struct ik__reg *reg, struct ik__reg_obj **cand, size_t nc, unsigned flags,
                      ik_obj_gc_fn fn, void *arg)
 {
     int removed = 0;
     int rc = reg_check(reg, cand, nc);
+    int *res = nc > 0 ? malloc(nc * sizeof(*res)) : NULL; /* NULL: report at once */
     for (size_t i = 0; i < nc; i++) {
         struct ik__reg_obj *o = cand[i];
         int r;
         if (rc != 0 || in_use(o)) {
             r = o->prov->restore != NULL ? o->prov->restore(o) : 0;
-            if (r == IK_EEXIST) {
-                /* The name was reused meanwhile: the isolated object is
-                 * unreachable by name anyway; its users keep their mapping. */
+            /* IK_EEXIST: the name was reused meanwhile; the isolated object
+             * is unreachable by name anyway, its users keep their mapping. */
+            if (r == IK_EEXIST)
                 r = o->prov->remove(o, flags);
-                if (r == 0)
-                    removed++;
-                report(fn, arg, o, r);
-                continue;
-            }
-            report(fn, arg, o, r != 0 ? r : (rc != 0 ? rc : IK_EBUSY));
-            continue;
+            else if (r == 0) /* put back: report why */
+                r = rc != 0 ? rc : IK_EBUSY;
+        } else {
+            r = o->prov->remove(o, flags);
         }
-        r = o->prov->remove(o, flags);
         if (r == 0)
             removed++;
-        report(fn, arg, o, r);
+        if (res != NULL)
+            res[i] = r;
+        else
+            report(fn, arg, o, r);
     }
+    for (size_t i = 0; res != NULL && i < nc; i++)
+        report(fn, arg, cand[i], res[i]);
+    free(res);
     return removed;
 }
 
