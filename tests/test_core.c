@@ -116,6 +116,24 @@ static void test_runtime_dir_bad_mode_refused(void **state)
     assert_ik(IK_EUNSAFE, ik_runtime_dir(path, sizeof(path)));
 }
 
+/* An $XDG_RUNTIME_DIR that is not private (0755 here; another user's, kept
+ * by sudo -E) is ignored: /tmp/ipckit-<euid> is used instead. */
+static void test_runtime_dir_xdg_not_private_ignored(void **state)
+{
+    const char *base = ikt_tmpdir();
+    assert_int_equal(chmod(base, 0755), 0);
+    setenv("XDG_RUNTIME_DIR", base, 1);
+    char path[PATH_MAX], want[64];
+    assert_ok(ik_runtime_dir(path, sizeof(path)));
+    snprintf(want, sizeof(want), "/tmp/ipckit-%u", (unsigned)geteuid());
+    assert_string_equal(path, want);
+    char inside[PATH_MAX];
+    snprintf(inside, sizeof(inside), "%s/ipckit", base);
+    struct stat st;
+    assert_int_equal(lstat(inside, &st), -1); /* nothing made inside it */
+    ikt_private_runtime();
+}
+
 static void test_runtime_dir_other_owner_refused(void **state)
 {
     if (!ikt_is_root())
@@ -212,6 +230,7 @@ int main(void)
         cmocka_unit_test(test_runtime_dir_symlink_refused),
         cmocka_unit_test(test_runtime_dir_bad_mode_refused),
         cmocka_unit_test(test_runtime_dir_other_owner_refused),
+        cmocka_unit_test(test_runtime_dir_xdg_not_private_ignored),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_proc_alive_zombie_leader),
     };

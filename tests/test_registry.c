@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -554,6 +555,26 @@ static int nobody_rm_gc(void *arg)
     return seg_exists(name) ? 0 : 5;
 }
 
+/* Listing never creates the runtime directory (root's ls under sudo -E
+ * would otherwise plant a root-owned one in the user's). */
+static void test_list_creates_no_runtime_dir(void **state)
+{
+    char saved[PATH_MAX];
+    snprintf(saved, sizeof(saved), "%s", getenv("XDG_RUNTIME_DIR"));
+    const char *base = ikt_tmpdir();
+    setenv("XDG_RUNTIME_DIR", base, 1);
+    struct found f = {0};
+    assert_true(ik_obj_list(NULL, 0, collect, &f) >= 0);
+    struct gc_log log = {0};
+    assert_true(ik_obj_gc(ikt_name("reg-none"), 0, gc_cb, &log) >= 0);
+    char inside[PATH_MAX];
+    snprintf(inside, sizeof(inside), "%s/ipckit", base);
+    struct stat st;
+    int made = lstat(inside, &st) == 0;
+    setenv("XDG_RUNTIME_DIR", saved, 1);
+    assert_false(made);
+}
+
 /* `ipckit gc | head -1`: the CLI's output pipe closes early, and its
  * SIGPIPE (or a Ctrl-C) takes effect only after gc put back or removed
  * everything it had renamed aside. */
@@ -1039,6 +1060,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_gc_keeps_fifo_of_zombie_leader, kill_children),
         cmocka_unit_test_teardown(test_socket_probe_ignores_swapped_symlink, kill_children),
         cmocka_unit_test_teardown(test_gc_cli_closed_pipe, kill_children),
+        cmocka_unit_test(test_list_creates_no_runtime_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,7 +143,7 @@ int ik__url_fs_path(const struct ik__url *u, const char *suffix, char *out, size
     if (rc != 0)
         return rc;
     char dir[PATH_MAX];
-    int dfd = ik__runtime_dir_open(dir, sizeof(dir));
+    int dfd = ik__runtime_dir_open(dir, sizeof(dir), true);
     if (dfd < 0)
         return dfd;
     close(dfd);

@@ -172,8 +172,9 @@ int ik__seg_path(char *buf, size_t cap, const char *name);
 /* ---- runtime directory (src/core/rundir.c) ----------------------------- */
 
 /* Like ik_runtime_dir, and return an O_DIRECTORY fd of the verified directory
- * (the caller closes it), for *at() calls that cannot be redirected. */
-int ik__runtime_dir_open(char *buf, size_t cap);
+ * (the caller closes it), for *at() calls that cannot be redirected. Without
+ * create, a missing directory is IK_ENOENT (listing never makes one). */
+int ik__runtime_dir_open(char *buf, size_t cap, bool create);
 
 /* ---- FIFO listener lock (src/core/fifolock.[ch]) ------------------------ */
 

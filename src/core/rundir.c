@@ -6,11 +6,22 @@
 #include <string.h>
 #include <unistd.h>
 
+/* $XDG_RUNTIME_DIR counts only if it is what the XDG spec promises: a
+ * directory of ours that nobody else may enter. A stale one kept across
+ * su, or a user's kept by sudo -E, falls back to /tmp/ipckit-<euid>, so
+ * root never creates a root-owned directory inside a user's. */
+static bool xdg_ok(const char *xdg)
+{
+    struct stat st;
+    return xdg != NULL && xdg[0] == '/' && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode) &&
+           st.st_uid == geteuid() && (st.st_mode & 0077) == 0;
+}
+
 static int rundir_path(char *buf, size_t cap)
 {
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     int n;
-    if (xdg != NULL && xdg[0] == '/')
+    if (xdg_ok(xdg))
         n = snprintf(buf, cap, "%s/ipckit", xdg);
     else
         n = snprintf(buf, cap, "/tmp/ipckit-%u", (unsigned)geteuid());
@@ -34,14 +45,14 @@ static int rundir_verify(int dfd)
     return 0;
 }
 
-int ik__runtime_dir_open(char *buf, size_t cap)
+int ik__runtime_dir_open(char *buf, size_t cap, bool create)
 {
     if (buf == NULL || cap == 0)
         return IK_EINVAL;
     int rc = rundir_path(buf, cap);
     if (rc != 0)
         return rc;
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+    if (create && mkdir(buf, 0700) != 0 && errno != EEXIST)
         return ik__errno();
     int dfd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
@@ -56,7 +67,7 @@ int ik__runtime_dir_open(char *buf, size_t cap)
 
 int ik_runtime_dir(char *buf, size_t cap)
 {
-    int dfd = ik__runtime_dir_open(buf, cap);
+    int dfd = ik__runtime_dir_open(buf, cap, true);
     if (dfd < 0)
         return dfd;
     close(dfd);

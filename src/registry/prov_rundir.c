@@ -138,9 +138,9 @@ static int rundir_scan(struct ik__reg *reg)
 {
     char dir[PATH_MAX];
     bool all = reg->euid == 0 && (reg->flags & IK_OBJ_ALL_USERS);
-    int dfd = ik__runtime_dir_open(dir, sizeof(dir));
+    int dfd = ik__runtime_dir_open(dir, sizeof(dir), false); /* listing creates nothing */
     if (dfd < 0) {
-        /* No runtime directory base ($XDG_RUNTIME_DIR gone): nothing there.
+        /* No runtime directory (yet), or no base: nothing there.
          * Root scanning everyone (e.g. sudo -E with a user's
          * XDG_RUNTIME_DIR) still scans the per-user directories. */
         if (all)

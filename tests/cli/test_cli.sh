@@ -21,7 +21,7 @@ expect_rc() { # expect_rc WANT what cmd...
 tmp=$(mktemp -d)
 # A runtime directory whose path needs JSON escaping (quote, backslash, space).
 export XDG_RUNTIME_DIR="$tmp/we\"ird \\dir"
-mkdir -p "$XDG_RUNTIME_DIR"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR" # the XDG spec: ours, 0700 (else ipckit uses /tmp/ipckit-UID)
 trap 'rm -rf "$tmp"; rm -f /dev/shm/ik.cli-$$-*' EXIT
 pfx="cli-$$"
 
