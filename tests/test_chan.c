@@ -540,6 +540,41 @@ static void test_urls_and_options(void **state)
     assert_ik(IK_EINVAL, ik_chan_from_fd(&x, "unix", 0, 0, NULL)); /* stdin is no socket */
 }
 
+static int count_obj(const ik_obj_info *o, void *arg)
+{
+    (void)o;
+    (void)arg;
+    return 0;
+}
+
+/* The files a channel makes of its name are valid object names, so ipckit
+ * ls/rm/gc see them: longer names are refused up front. */
+static void test_name_lengths_fit_the_registry(void **state)
+{
+    const struct {
+        const char *scheme;
+        size_t max;
+    } lims[] = {{"unix://", 59}, {"unix+seq://", 59}, {"fifo://", 54}};
+    for (size_t i = 0; i < IK__ARRAY_LEN(lims); i++) {
+        char url[128], name[80];
+        for (size_t len = lims[i].max; len <= lims[i].max + 1; len++) {
+            int n = snprintf(name, sizeof(name), "%s", ikt_name("len"));
+            memset(name + n, 'x', len - (size_t)n);
+            name[len] = '\0';
+            snprintf(url, sizeof(url), "%s%s", lims[i].scheme, name);
+            ik_listener *l = NULL;
+            int rc = ik_listen(&l, url, NULL);
+            if (len > lims[i].max) {
+                assert_ik(IK_ENAMETOOLONG, rc);
+                continue;
+            }
+            assert_ok(rc);
+            assert_true(ik_obj_list(name, 0, count_obj, NULL) >= 1); /* listed */
+            ik_listener_close(l);
+        }
+    }
+}
+
 /* ---- fd passing ----------------------------------------------------------- */
 
 /* Without fds=1 an end refuses fds: ik_send_fds gets IK_EPERM, nothing is
@@ -1299,6 +1334,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_pending_sees_buffered_record),
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
+        cmocka_unit_test(test_name_lengths_fit_the_registry),
         cmocka_unit_test(test_fd_passing_across_exec),
         cmocka_unit_test(test_fds_opt_in),
         cmocka_unit_test(test_partial_then_timeout),

@@ -30,7 +30,12 @@ enum {
 IK_EXPORT IK_NODISCARD int ik_shm_create(ik_shm **out, const char *name, size_t size,
                                          unsigned flags);
 
-/* As ik_shm_create with explicit permissions (mode, trust); perm may be NULL. */
+/* As ik_shm_create with explicit permissions (mode, trust); perm may be NULL.
+ * Whoever may write a named segment (a mode with group or other write, or
+ * the owner trusted by another user) can also shrink it, and every process
+ * that maps it then dies of SIGBUS on its next access; named sync objects
+ * are segments too. To share with less-trusted peers, pass an ik_shm_anon
+ * segment's fd instead (sealed: it cannot shrink). */
 IK_EXPORT IK_NODISCARD int ik_shm_create_ex(ik_shm **out, const char *name, size_t size,
                                             unsigned flags, const ik_perm *perm);
 

@@ -28,8 +28,11 @@ int ik__url_parse(struct ik__url *u, const char *url);
 
 /* Filesystem path of a fifo/unix URL name into out (cap bytes): a name with
  * a leading '/' as is, else "<runtime dir>/<name><suffix>" after
- * ik_name_check. 0, IK_ENAMETOOLONG, or the name/runtime-dir error. */
-int ik__url_fs_path(const struct ik__url *u, const char *suffix, char *out, size_t cap);
+ * ik_name_check, where the name plus leaf_extra (the longest suffix the
+ * transport appends to it) must fit IK_NAME_MAX. 0, IK_ENAMETOOLONG, or
+ * the name/runtime-dir error. */
+int ik__url_fs_path(const struct ik__url *u, const char *suffix, size_t leaf_extra, char *out,
+                    size_t cap);
 
 /* ---- options (opts.c) --------------------------------------------------- */
 

@@ -132,7 +132,8 @@ int ik__url_parse(struct ik__url *u, const char *url)
     return split_host_port(u, a, n);
 }
 
-int ik__url_fs_path(const struct ik__url *u, const char *suffix, char *out, size_t cap)
+int ik__url_fs_path(const struct ik__url *u, const char *suffix, size_t leaf_extra, char *out,
+                    size_t cap)
 {
     if (u->name[0] == '/') {
         if ((size_t)snprintf(out, cap, "%s", u->name) >= cap)
@@ -142,6 +143,10 @@ int ik__url_fs_path(const struct ik__url *u, const char *suffix, char *out, size
     int rc = ik_name_check(u->name);
     if (rc != 0)
         return rc;
+    /* Every file made of the name is itself a valid object name, so that
+     * ipckit ls / rm / gc see it. */
+    if (strlen(u->name) + leaf_extra > IK_NAME_MAX)
+        return IK_ENAMETOOLONG;
     char dir[PATH_MAX];
     int dfd = ik__runtime_dir_open(dir, sizeof(dir), true);
     if (dfd < 0)

@@ -26,7 +26,8 @@
 static int fifo_paths(const struct ik__url *u, char *up, char *down, size_t cap)
 {
     char base[PATH_MAX];
-    int rc = ik__url_fs_path(u, "", base, sizeof(base));
+    /* ".down.fifo" and ".fifo.lock" are the longest names made of it */
+    int rc = ik__url_fs_path(u, "", sizeof(IK__FIFO_DOWN_SUFFIX) - 1, base, sizeof(base));
     if (rc != 0)
         return rc;
     if ((size_t)snprintf(up, cap, "%s" IK__FIFO_UP_SUFFIX, base) >= cap ||

@@ -39,7 +39,7 @@ static int make_addr(const struct ik__url *u, int abstract, struct uaddr *a, cha
         a->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
         return 0;
     }
-    int rc = ik__url_fs_path(u, ".sock", path, pcap);
+    int rc = ik__url_fs_path(u, ".sock", sizeof(".sock") - 1, path, pcap);
     if (rc != 0)
         return rc;
     size_t n = strlen(path);
