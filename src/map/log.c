@@ -48,8 +48,8 @@ struct ik_log {
     uint64_t cap;
     uint64_t fsize_ok; /* atomic: file bytes verified by fstat (capped at map_len) */
     bool rdonly;
-    pthread_mutex_t lock; /* slot (re)acquisition after fork */
-    int slot;             /* writer slot, -1 none */
+    int lock_pid; /* atomic: slot (re)acquisition lock, see slot_lock */
+    int slot;     /* writer slot, -1 none */
     uint32_t gen;
     int pid;           /* process the slot belongs to */
     unsigned fork_gen; /* atomic: fork_gen when the slot was taken */
@@ -68,6 +68,27 @@ static void on_fork_child(void)
 static void atfork_init(void)
 {
     (void)pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* Serialise slot (re)acquisition between the threads of one process. The
+ * lock word holds the holder's pid, not a pthread mutex: a child forked
+ * while a parent thread held it finds another pid there (a holder that
+ * does not exist in the child) and takes it over instead of deadlocking. */
+static void slot_lock(struct ik_log *l)
+{
+    int me = getpid();
+    for (;;) {
+        int cur = __atomic_load_n(&l->lock_pid, __ATOMIC_RELAXED);
+        if (cur != me && __atomic_compare_exchange_n(&l->lock_pid, &cur, me, false,
+                                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+        sched_yield(); /* a thread of ours is taking a slot */
+    }
+}
+
+static void slot_unlock(struct ik_log *l)
+{
+    __atomic_store_n(&l->lock_pid, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- atomics on shared words ------------------------------------------- */
@@ -424,7 +445,8 @@ static int log_map(struct ik_log *l, const char *path)
     int acc = l->rdonly ? O_RDONLY : O_RDWR; /* ik__open_checked: a FIFO never blocks */
     struct stat st;
     struct ik__log_hdr h;
-    for (int tries = 0;; tries++) {
+    uint64_t give_up = ik__now_ns() + 1000000000u; /* a slow creator (NFS fallocate) */
+    for (;;) {
         int fd = ik__open_checked(path, acc, NULL, &st);
         if (fd < 0)
             return fd;
@@ -442,9 +464,10 @@ static int log_map(struct ik_log *l, const char *path)
         if ((st.st_size != 0 && (uint64_t)st.st_size < IK__LOG_HDR_SIZE) ||
             (n == (ssize_t)sizeof(h) && h.version != 0 && h.version != IK__LOG_VERSION))
             return IK_EPROTO;
-        if (tries >= 200)
-            return IK_EPROTO;
-        sched_yield();
+        if (ik__now_ns() >= give_up)
+            return IK_EPROTO; /* a creator that died before its header */
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
     }
     int rc = hdr_check(&h, (uint64_t)st.st_size);
     if (rc != 0)
@@ -502,7 +525,6 @@ int ik_log_open(ik_log **out, const char *path, size_t capacity, unsigned flags)
         free(l);
         return rc;
     }
-    pthread_mutex_init(&l->lock, NULL);
     *out = l;
     return 0;
 }
@@ -514,7 +536,6 @@ void ik_log_close(ik_log *log)
     slot_release(log);
     munmap(log->base, log->map_len);
     close(log->fd);
-    pthread_mutex_destroy(&log->lock);
     free(log);
 }
 
@@ -554,7 +575,7 @@ static int own_slot(struct ik_log *l, unsigned *slot, uint32_t *gen)
         return 0;
     }
     int pid = getpid();
-    pthread_mutex_lock(&l->lock);
+    slot_lock(l);
     int rc = 0;
     if (l->pid != pid) {
         l->slot = -1; /* the parent's slot stays the parent's */
@@ -565,21 +586,21 @@ static int own_slot(struct ik_log *l, unsigned *slot, uint32_t *gen)
     }
     *slot = (unsigned)l->slot;
     *gen = l->gen;
-    pthread_mutex_unlock(&l->lock);
+    slot_unlock(l);
     return rc;
 }
 
 /* After an abandoned record: if our slot was taken over, take a new one. */
 static int recheck_slot(struct ik_log *l, unsigned *slot, uint32_t *gen)
 {
-    pthread_mutex_lock(&l->lock);
+    slot_lock(l);
     int rc = 0;
     uint64_t mine = ((uint64_t)l->gen << 32) | (uint32_t)l->pid;
     if (l->slot < 0 || LOAD_ACQ(&l->slots[l->slot].owner) != mine)
         rc = slot_take(l);
     *slot = (unsigned)l->slot;
     *gen = l->gen;
-    pthread_mutex_unlock(&l->lock);
+    slot_unlock(l);
     return rc;
 }
 
