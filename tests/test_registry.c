@@ -929,6 +929,15 @@ static void test_quarantine_recovered(void **state)
     assert_int_equal(lstat(to, &st), -1);
     ik_shm_close(shm);
     assert_int_equal(ik_obj_remove(name, NULL, 0), 1);
+
+    /* The dead gc's pid now runs another process (pid 1, another start
+     * time): still dead, put back. */
+    make_orphan(name, "64");
+    snprintf(to, sizeof(to), "/dev/shm/.ik-gc-q.1-%llu.ik.%s", 999999999999ull, name);
+    assert_int_equal(rename(from, to), 0);
+    assert_int_equal(lookup(name, 0).n, 1);
+    assert_true(seg_exists(name));
+    assert_int_equal(gc_one(name, 0, &log), 1);
 }
 
 /* gc under fd exhaustion: a /proc entry it cannot open must not count as

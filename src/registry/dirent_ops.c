@@ -33,7 +33,10 @@ int ik__reg_dir_isolate(struct ik__reg_obj *o)
     char q[IK_NAME_MAX + 96];
     if (o->qleaf != NULL)
         return IK_EINVAL;
-    int n = snprintf(q, sizeof(q), "." QPREFIX "%d.%s", (int)getpid(), o->leaf);
+    /* The gc's pid and start time: a reused pid must not look like the gc
+     * still working on it (recover). */
+    int n = snprintf(q, sizeof(q), "." QPREFIX "%d-%llu.%s", (int)getpid(),
+                     (unsigned long long)ik__self_start_time(), o->leaf);
     if (n < 0 || (size_t)n >= sizeof(q))
         return IK_ENAMETOOLONG;
     int dfd = open_dir(o->dir);
@@ -104,10 +107,17 @@ static bool recover(int dfd, const char *d_name)
     const char *p = d_name + sizeof(QPREFIX);
     char *end;
     long pid = strtol(p, &end, 10);
+    unsigned long long start = 0; /* "<pid>.<entry>": before start times */
+    if (end != p && *end == '-') {
+        const char *sp = end + 1;
+        start = strtoull(sp, &end, 10);
+        if (end == sp)
+            return true;
+    }
     if (end == p || *end != '.' || pid <= 0 || pid > 0x7fffffffL)
         return true;
     const char *leaf = end + 1;
-    if (pid == getpid() || ik__proc_alive((int)pid, 0))
+    if (pid == getpid() || ik__proc_alive((int)pid, start))
         return true; /* that gc is still working on it */
     struct stat st;
     if (fstatat(dfd, d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
