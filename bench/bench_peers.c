@@ -57,6 +57,10 @@ struct peer_ops {
 };
 
 static char tmpdir[256];
+/* Client-side I/O timeout: a server that died must not hang `make bench`
+ * (servers block forever; they die with the client, PR_SET_PDEATHSIG). */
+#define CLIENT_TIMEOUT_MS 10000
+static int g_timeout_ms = -1;
 
 static void die(const char *what)
 {
@@ -116,8 +120,11 @@ static void *raw_accept(void *l)
 static void *raw_dial(const char *addr)
 {
     struct sockaddr_un sa;
+    struct timeval tv = {CLIENT_TIMEOUT_MS / 1000, 0};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || raw_addr(&sa, addr) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         if (fd >= 0)
             close(fd);
@@ -175,13 +182,13 @@ static void *ipk_dial(const char *addr)
 
 static int ipk_send(void *c, const void *p, size_t n)
 {
-    return ik_send(c, p, n, -1) == 0 ? 0 : -1;
+    return ik_send(c, p, n, g_timeout_ms) == 0 ? 0 : -1;
 }
 
 static long ipk_recv(void *c, void *p, size_t n)
 {
     size_t len;
-    return ik_recv(c, p, n, &len, -1) == 0 ? (long)len : -1;
+    return ik_recv(c, p, n, &len, g_timeout_ms) == 0 ? (long)len : -1;
 }
 
 static void ipk_close(void *c)
@@ -223,7 +230,9 @@ static struct zq *zq_open(void)
     }
     int linger = 1000; /* the quit message must leave before the close */
     if ((z->sock = zmq_socket(z->ctx, ZMQ_PAIR)) == NULL ||
-        zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0) {
+        zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_setsockopt(z->sock, ZMQ_RCVTIMEO, &g_timeout_ms, sizeof(g_timeout_ms)) != 0 ||
+        zmq_setsockopt(z->sock, ZMQ_SNDTIMEO, &g_timeout_ms, sizeof(g_timeout_ms)) != 0) {
         zq_close(z);
         return NULL;
     }
@@ -290,6 +299,10 @@ static struct nn *nn_open(void)
         return NULL;
     }
     (void)nng_socket_set_size(x->s, NNG_OPT_RECVMAXSZ, 0); /* no limit: 1 MiB rows */
+    if (g_timeout_ms >= 0) {
+        (void)nng_socket_set_ms(x->s, NNG_OPT_RECVTIMEO, g_timeout_ms);
+        (void)nng_socket_set_ms(x->s, NNG_OPT_SENDTIMEO, g_timeout_ms);
+    }
     return x;
 }
 
@@ -361,6 +374,21 @@ static void *bq_accept(void *l)
 {
     return l;
 }
+
+static void *bq_dial(const char *addr)
+{
+    return ikb_boost_dial(addr);
+}
+
+static int bq_send(void *c, const void *p, size_t n)
+{
+    return ikb_boost_send(c, p, n, g_timeout_ms);
+}
+
+static long bq_recv(void *c, void *p, size_t n)
+{
+    return ikb_boost_recv(c, p, n, g_timeout_ms);
+}
 #endif
 
 static const struct peer_ops peers[] = {
@@ -379,18 +407,18 @@ static const struct peer_ops peers[] = {
     NN_OPS("nng tcp:// (pair1)", "tcp://127.0.0.1:0"),
 #endif
 #ifdef IKB_HAVE_BOOST
-    {"boost message_queue (shm)", "ikb%.0s-%s", bq_bind, bq_accept, ikb_boost_dial, ikb_boost_send,
-     ikb_boost_recv, ikb_boost_close, NULL, 0},
+    {"boost message_queue (shm)", "ikb%.0s-%s", bq_bind, bq_accept, bq_dial, bq_send, bq_recv,
+     ikb_boost_close, NULL, 0},
 #endif
 };
 #define NPEERS (sizeof(peers) / sizeof(peers[0]))
 
 /* ---- the server: an exec of this program ---------------------------------- */
 
-/* argv: --serve peer addr n mode count cpu ready_fd [rfd wfd] */
+/* argv: --serve peer addr n mode count cpu ready_fd rfd wfd client_pid */
 static int serve(int argc, char **argv)
 {
-    if (argc < 9)
+    if (argc < 12)
         return 2;
     const struct peer_ops *k = &peers[atoi(argv[2])];
     size_t n = strtoul(argv[4], NULL, 10);
@@ -398,6 +426,8 @@ static int serve(int argc, char **argv)
     uint64_t count = strtoull(argv[6], NULL, 10), seen = 0;
     int ready = atoi(argv[8]);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != (pid_t)atoi(argv[11])) /* the client died before prctl */
+        return 1;
     ikb_pin(atoi(argv[7]));
     void *l = NULL, *c = NULL;
     char out[256] = "";
@@ -444,13 +474,14 @@ struct link {
     const struct peer_ops *k;
     void *c;
     pid_t pid;
+    char addr[320]; /* as the server was given it */
 };
 
 static int link_start(struct link *L, size_t k_idx, size_t n, int mode, uint64_t count, int cpu)
 {
     static unsigned serial;
     const struct peer_ops *k = &peers[k_idx];
-    char tag[64], addr[320], a[8][64];
+    char tag[64], addr[320], a[9][64];
     snprintf(tag, sizeof(tag), "%d-%u", (int)getpid(), serial++);
     snprintf(addr, sizeof(addr), k->addr_fmt, tmpdir, tag);
     int rp[2];
@@ -462,6 +493,7 @@ static int link_start(struct link *L, size_t k_idx, size_t n, int mode, uint64_t
         die("ik_chan_pair");
     memset(L, 0, sizeof(*L));
     L->k = k;
+    snprintf(L->addr, sizeof(L->addr), "%s", addr);
     L->pid = fork();
     if (L->pid < 0)
         die("fork");
@@ -479,8 +511,9 @@ static int link_start(struct link *L, size_t k_idx, size_t n, int mode, uint64_t
         snprintf(a[5], sizeof(a[5]), "%d", rp[1]);
         snprintf(a[6], sizeof(a[6]), "%d", prfd);
         snprintf(a[7], sizeof(a[7]), "%d", pwfd);
+        snprintf(a[8], sizeof(a[8]), "%d", (int)getppid());
         execl("/proc/self/exe", "bench_peers", "--serve", a[0], addr, a[1], a[2], a[3], a[4], a[5],
-              a[6], a[7], (char *)NULL);
+              a[6], a[7], a[8], (char *)NULL);
         _exit(127);
     }
     close(rp[1]);
@@ -540,6 +573,10 @@ static void link_stop(struct link *L)
     if (L->c != NULL)
         L->k->close(L->c);
     L->c = NULL;
+#ifdef IKB_HAVE_BOOST
+    if (L->k->bind == bq_bind) /* a killed server leaves its queues */
+        ikb_boost_remove(L->addr);
+#endif
 }
 
 static int round_trips(struct link *L, char *buf, size_t n, uint64_t iters, uint64_t cap_ns,
@@ -699,6 +736,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--serve") == 0)
         return serve(argc, argv);
+    g_timeout_ms = CLIENT_TIMEOUT_MS;
     signal(SIGPIPE, SIG_IGN);
     snprintf(tmpdir, sizeof(tmpdir), "%s", ikb_tmpdir("ik-bench-peers"));
     cpu_set_t all;

@@ -179,6 +179,13 @@ int ikb_full_read(int fd, void *p, size_t n, int sock)
 }
 
 static char g_tmpdir[256];
+static pid_t g_tmpdir_owner;
+
+static void tmpdir_atexit(void)
+{
+    if (getpid() == g_tmpdir_owner) /* not in a forked child that exits */
+        (void)ikb_tmpdir_remove();
+}
 
 const char *ikb_tmpdir(const char *prefix)
 {
@@ -186,8 +193,11 @@ const char *ikb_tmpdir(const char *prefix)
     snprintf(g_tmpdir, sizeof(g_tmpdir), "/tmp/%s-XXXXXX", prefix);
     if (mkdtemp(g_tmpdir) != NULL) {
         snprintf(rundir, sizeof(rundir), "%s/run", g_tmpdir);
-        if (mkdir(rundir, 0700) == 0 && setenv("XDG_RUNTIME_DIR", rundir, 1) == 0)
+        if (mkdir(rundir, 0700) == 0 && setenv("XDG_RUNTIME_DIR", rundir, 1) == 0) {
+            g_tmpdir_owner = getpid();
+            atexit(tmpdir_atexit); /* also on a die() */
             return g_tmpdir;
+        }
     }
     fprintf(stderr, "%s: temporary directory: %s\n", prefix, strerror(errno));
     exit(1);
@@ -195,7 +205,11 @@ const char *ikb_tmpdir(const char *prefix)
 
 int ikb_tmpdir_remove(void)
 {
+    if (g_tmpdir[0] == '\0')
+        return 0;
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", g_tmpdir);
-    return g_tmpdir[0] != '\0' && system(cmd) != 0 ? -1 : 0;
+    int rc = system(cmd) != 0 ? -1 : 0;
+    g_tmpdir[0] = '\0'; /* once */
+    return rc;
 }

@@ -4,6 +4,7 @@
 #include "peers.h"
 
 #include <boost/interprocess/ipc/message_queue.hpp>
+#include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/version.hpp>
 
 #include <cstdio>
@@ -63,32 +64,51 @@ extern "C" void *ikb_boost_dial(const char *name)
     return c;
 }
 
-extern "C" int ikb_boost_send(void *h, const void *p, size_t n)
+static boost::posix_time::ptime deadline(int timeout_ms)
+{
+    return boost::posix_time::microsec_clock::universal_time() +
+           boost::posix_time::milliseconds(timeout_ms);
+}
+
+extern "C" int ikb_boost_send(void *h, const void *p, size_t n, int timeout_ms)
 {
     try {
-        static_cast<boost_conn *>(h)->tx->send(p, n, 0);
-        return 0;
+        bip::message_queue *q = static_cast<boost_conn *>(h)->tx;
+        if (timeout_ms < 0) {
+            q->send(p, n, 0);
+            return 0;
+        }
+        return q->timed_send(p, n, 0, deadline(timeout_ms)) ? 0 : -1;
     } catch (const std::exception &) {
         return -1;
     }
 }
 
-extern "C" long ikb_boost_recv(void *h, void *p, size_t cap)
+static bool receive(bip::message_queue *q, void *p, size_t cap, size_t &got, int timeout_ms)
+{
+    bip::message_queue::size_type n = 0;
+    unsigned prio = 0;
+    bool ok = true;
+    if (timeout_ms < 0)
+        q->receive(p, cap, n, prio);
+    else
+        ok = q->timed_receive(p, cap, n, prio, deadline(timeout_ms));
+    got = n;
+    return ok;
+}
+
+extern "C" long ikb_boost_recv(void *h, void *p, size_t cap, int timeout_ms)
 {
     // receive() wants room for the largest message: a smaller caller
     // buffer (the 1-byte ack) goes through a bounce buffer.
     static thread_local std::vector<char> bounce;
     try {
         bip::message_queue *q = static_cast<boost_conn *>(h)->rx;
-        bip::message_queue::size_type got = 0;
-        unsigned prio = 0;
-        if (cap >= q->get_max_msg_size()) {
-            q->receive(p, cap, got, prio);
-            return static_cast<long>(got);
-        }
+        size_t got = 0;
+        if (cap >= q->get_max_msg_size())
+            return receive(q, p, cap, got, timeout_ms) ? static_cast<long>(got) : -1;
         bounce.resize(q->get_max_msg_size());
-        q->receive(bounce.data(), bounce.size(), got, prio);
-        if (got > cap)
+        if (!receive(q, bounce.data(), bounce.size(), got, timeout_ms) || got > cap)
             return -1;
         std::memcpy(p, bounce.data(), got);
         return static_cast<long>(got);
@@ -109,6 +129,12 @@ extern "C" void ikb_boost_close(void *h)
         bip::message_queue::remove(c->names[1].c_str());
     }
     delete c;
+}
+
+extern "C" void ikb_boost_remove(const char *name)
+{
+    bip::message_queue::remove(qname(name, ".a2b").c_str());
+    bip::message_queue::remove(qname(name, ".b2a").c_str());
 }
 
 extern "C" const char *ikb_boost_version(void)

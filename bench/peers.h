@@ -13,9 +13,12 @@ extern "C" {
 void *ikb_boost_bind(const char *name, size_t max_msg);
 /* Open them from the client side. */
 void *ikb_boost_dial(const char *name);
-int ikb_boost_send(void *c, const void *p, size_t n);
-/* Bytes received, -1 on error. */
-long ikb_boost_recv(void *c, void *p, size_t cap);
+/* timeout_ms < 0: wait forever; a timeout is an error (-1). */
+int ikb_boost_send(void *c, const void *p, size_t n, int timeout_ms);
+/* Bytes received, -1 on error or timeout. */
+long ikb_boost_recv(void *c, void *p, size_t cap, int timeout_ms);
+/* Remove the queues of name (whoever made them). */
+void ikb_boost_remove(const char *name);
 /* Close; the server side also removes the queues. */
 void ikb_boost_close(void *c);
 /* BOOST_LIB_VERSION, e.g. "1_74". */

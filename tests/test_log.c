@@ -674,6 +674,43 @@ static void test_pending_record_of_other_boot(void **state)
     ik_log_close(log);
 }
 
+/* A version 1 file (made by an older build) is still read and written, the
+ * version 1 way: slot start words without a boot tag, so older builds
+ * sharing it keep judging its writers right. */
+static void test_version1_file_kept_v1(void **state)
+{
+    const char *path = tmp_path("v1.log");
+    ik_log *log;
+    assert_ok(ik_log_open(&log, path, 1 << 20, IK_LOG_CREATE));
+    assert_ok(ik_log_append(log, "new", 3));
+    ik_log_close(log);
+    ik_map *m;
+    assert_ok(ik_map_open(&m, path, 0, 0));
+    uint8_t *base = ik_map_ptr(m);
+    struct ik__log_hdr *h = (struct ik__log_hdr *)base;
+    assert_int_equal(h->version, IK__LOG_VERSION);
+    h->version = IK__LOG_VERSION_V1;
+    assert_ok(ik_log_open(&log, path, 0, 0));
+    assert_ok(ik_log_append(log, "old", 3));
+    struct ik__log_slot *slots = (struct ik__log_slot *)(base + IK__LOG_SLOT_OFF);
+    int mine = -1;
+    for (int i = 0; i < (int)IK__LOG_SLOTS; i++) {
+        if ((uint32_t)slots[i].owner == (uint32_t)getpid())
+            mine = i;
+    }
+    assert_true(mine >= 0);
+    assert_int_equal(slots[mine].start >> IK__LOG_START_BOOT, 0); /* no tag */
+    assert_true(slots[mine].start != 0);
+    uint64_t cur = 0;
+    size_t len;
+    char buf[8];
+    assert_ok(ik_log_read(log, &cur, buf, sizeof(buf), &len, 0));
+    assert_ok(ik_log_read(log, &cur, buf, sizeof(buf), &len, 0));
+    assert_memory_equal(buf, "old", 3);
+    ik_log_close(log);
+    ik_map_close(m);
+}
+
 /* A forked (not exec'd) child appending through an inherited handle takes a
  * writer slot of its own. */
 static int forked_append(void *arg)
@@ -919,6 +956,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_crash_kill9_writers),
         cmocka_unit_test(test_pending_record_dead_and_live_writer),
         cmocka_unit_test(test_pending_record_of_other_boot),
+        cmocka_unit_test(test_version1_file_kept_v1),
         cmocka_unit_test(test_fork_inherited_handle),
         cmocka_unit_test(test_threads_share_handle),
         cmocka_unit_test(test_corrupt_and_hostile),

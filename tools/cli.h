@@ -21,9 +21,9 @@ struct ik_cli_cmd {
 /* Print "ipckit: <what>: <ik_strerror(err)>" to stderr. */
 void ik_cli_error(const char *what, int err);
 
-/* Hold SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE around a gc or rm, which
- * renames objects aside before deciding: a Ctrl-C or a closed pipe takes
- * effect after it put everything back. */
+/* Hold SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP and SIGPIPE around a gc,
+ * which renames objects aside before deciding: a Ctrl-C, Ctrl-Z or a closed
+ * pipe takes effect after it put everything back. */
 #include <signal.h>
 void ik_cli_signals_hold(sigset_t *old);
 void ik_cli_signals_release(const sigset_t *old);

@@ -3,11 +3,13 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 struct gc_state {
     bool dry_run;
     bool quiet;
     int failed;
+    FILE *out; /* report lines, buffered until gc is done (see ik_cmd_gc) */
 };
 
 static void gc_report(const ik_obj_info *o, int result, void *arg)
@@ -19,16 +21,16 @@ static void gc_report(const ik_obj_info *o, int result, void *arg)
             char creator[32] = "creator unknown";
             if (o->creator_pid > 0)
                 snprintf(creator, sizeof(creator), "creator %d dead", o->creator_pid);
-            printf("%s %-9s %s (%s)\n", st->dry_run ? "would remove" : "removed", o->kind, o->name,
-                   creator);
+            fprintf(st->out, "%s %-9s %s (%s)\n", st->dry_run ? "would remove" : "removed", o->kind,
+                    o->name, creator);
         }
     } else if (result == IK_EPROTO) {
         if (!st->quiet)
-            printf("kept corrupt %s (%s; --corrupt removes it when unattached)\n", o->name,
-                   o->path);
+            fprintf(st->out, "kept corrupt %s (%s; --corrupt removes it when unattached)\n",
+                    o->name, o->path);
     } else if (result == IK_EBUSY) {
         if (!st->quiet)
-            printf("kept %-9s %s (came into use)\n", o->kind, o->name);
+            fprintf(st->out, "kept %-9s %s (came into use)\n", o->kind, o->name);
     } else {
         snprintf(what, sizeof(what), "gc %s", o->name);
         ik_cli_error(what, result);
@@ -94,10 +96,22 @@ int ik_cmd_gc(int argc, char **argv)
         gc_usage(stderr);
         return IK_EXIT_USAGE;
     }
+    /* Signals are held only while objects may be renamed aside; the report
+     * is printed afterwards, so a stalled reader cannot keep them held. */
+    char *text = NULL;
+    size_t text_len = 0;
+    st.out = open_memstream(&text, &text_len);
+    if (st.out == NULL)
+        st.out = stdout;
     sigset_t old;
     ik_cli_signals_hold(&old);
     int rc = ik_obj_gc(optind < argc ? argv[optind] : NULL, flags, gc_report, &st);
     ik_cli_signals_release(&old);
+    if (st.out != stdout) {
+        fclose(st.out);
+        fwrite(text, 1, text_len, stdout);
+        free(text);
+    }
     if (rc < 0) {
         ik_cli_error("gc", rc);
         return IK_EXIT_FAIL;

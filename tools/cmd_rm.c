@@ -54,10 +54,7 @@ int ik_cmd_rm(int argc, char **argv)
     }
     int failed = 0, total = argc - optind;
     for (int i = optind; i < argc; i++) {
-        sigset_t old;
-        ik_cli_signals_hold(&old);
         int rc = ik_obj_remove(argv[i], kind, flags);
-        ik_cli_signals_release(&old);
         if (rc < 0) {
             char what[128];
             snprintf(what, sizeof(what), "rm %s", argv[i]);

@@ -36,13 +36,13 @@ void ik_cli_signals_hold(sigset_t *old)
     sigaddset(&s, SIGTERM);
     sigaddset(&s, SIGHUP);
     sigaddset(&s, SIGQUIT);
+    sigaddset(&s, SIGTSTP);
     sigaddset(&s, SIGPIPE);
     sigprocmask(SIG_BLOCK, &s, old);
 }
 
 void ik_cli_signals_release(const sigset_t *old)
 {
-    fflush(stdout); /* a closed pipe's SIGPIPE comes now, as pending */
     sigprocmask(SIG_SETMASK, old, NULL);
 }
 

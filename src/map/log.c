@@ -48,8 +48,9 @@ struct ik_log {
     uint64_t cap;
     uint64_t fsize_ok; /* atomic: file bytes verified by fstat (capped at map_len) */
     bool rdonly;
-    int lock_pid; /* atomic: slot (re)acquisition lock, see slot_lock */
-    int slot;     /* writer slot, -1 none */
+    int lock_pid;     /* atomic: slot (re)acquisition lock, see slot_lock */
+    uint16_t version; /* the file's layout version, from the checked header */
+    int slot;         /* writer slot, -1 none */
     uint32_t gen;
     int pid;           /* process the slot belongs to */
     unsigned fork_gen; /* atomic: fork_gen when the slot was taken */
@@ -73,22 +74,29 @@ static void atfork_init(void)
 /* Serialise slot (re)acquisition between the threads of one process. The
  * lock word holds the holder's pid, not a pthread mutex: a child forked
  * while a parent thread held it finds another pid there (a holder that
- * does not exist in the child) and takes it over instead of deadlocking. */
+ * does not exist in the child) and takes it over instead of deadlocking.
+ * Waiters sleep on the word (a yield spin would starve a lower-priority
+ * holder under SCHED_FIFO). */
 static void slot_lock(struct ik_log *l)
 {
     int me = getpid();
     for (;;) {
         int cur = __atomic_load_n(&l->lock_pid, __ATOMIC_RELAXED);
-        if (cur != me && __atomic_compare_exchange_n(&l->lock_pid, &cur, me, false,
-                                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return;
-        sched_yield(); /* a thread of ours is taking a slot */
+        if (cur != me) {
+            if (__atomic_compare_exchange_n(&l->lock_pid, &cur, me, false, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return;
+            continue;
+        }
+        (void)ik__futex_wait((uint32_t *)&l->lock_pid, (uint32_t)cur, ik__now_ns() + 10000000u,
+                             false);
     }
 }
 
 static void slot_unlock(struct ik_log *l)
 {
     __atomic_store_n(&l->lock_pid, 0, __ATOMIC_RELEASE);
+    ik__futex_wake((uint32_t *)&l->lock_pid, 1, false);
 }
 
 /* ---- atomics on shared words ------------------------------------------- */
@@ -294,7 +302,9 @@ static int slot_take(struct ik_log *l)
     uint64_t ticks = ik__self_start_time();
     if (ticks == 0 || ticks > IK__LOG_START_TICKS)
         return IK_EIO; /* no start time (/proc unreadable): no slot readers could judge */
-    uint64_t start = ticks | (uint64_t)ik__boot_tag() << IK__LOG_START_BOOT;
+    uint64_t start = ticks;
+    if (l->version != IK__LOG_VERSION_V1)
+        start |= (uint64_t)ik__boot_tag() << IK__LOG_START_BOOT;
     /* Pass 0 takes free slots, pass 1 reclaims those of dead writers. */
     for (int pass = 0; pass < 2; pass++) {
         for (unsigned i = 0; i < IK__LOG_SLOTS; i++) {
@@ -351,7 +361,8 @@ static bool writer_dead(struct ik_log *l, uint64_t w)
 
 static int hdr_check(const struct ik__log_hdr *h, uint64_t file_size)
 {
-    if (h->magic != IK__LOG_MAGIC || h->version != IK__LOG_VERSION ||
+    if (h->magic != IK__LOG_MAGIC ||
+        (h->version != IK__LOG_VERSION && h->version != IK__LOG_VERSION_V1) ||
         h->hdr_size != IK__LOG_HDR_SIZE || h->slot_count != IK__LOG_SLOTS)
         return IK_EPROTO;
     if (h->capacity < IK__LOG_CAP_MIN || h->capacity > IK__LOG_CAP_MAX ||
@@ -462,7 +473,8 @@ static int log_map(struct ik_log *l, const char *path)
          * It sizes the file before writing the header, so a short file or
          * a foreign version is never one in the making: refuse it now. */
         if ((st.st_size != 0 && (uint64_t)st.st_size < IK__LOG_HDR_SIZE) ||
-            (n == (ssize_t)sizeof(h) && h.version != 0 && h.version != IK__LOG_VERSION))
+            (n == (ssize_t)sizeof(h) && h.version != 0 && h.version != IK__LOG_VERSION &&
+             h.version != IK__LOG_VERSION_V1))
             return IK_EPROTO;
         if (ik__now_ns() >= give_up)
             return IK_EPROTO; /* a creator that died before its header */
@@ -472,6 +484,7 @@ static int log_map(struct ik_log *l, const char *path)
     int rc = hdr_check(&h, (uint64_t)st.st_size);
     if (rc != 0)
         return rc;
+    l->version = h.version;
     l->cap = h.capacity;
     l->map_len = IK__LOG_HDR_SIZE + (size_t)h.capacity;
     /* Map header + full capacity once; pages past EOF are never touched

@@ -6,7 +6,11 @@
 #include <stdint.h>
 
 #define IK__LOG_MAGIC    0x474c4b49u /* "IKLG" little-endian */
-#define IK__LOG_VERSION  1
+/* 2: slot start words carry a boot tag (below). Version 1 files (no tag)
+ * are still opened and written the version 1 way, so older builds sharing
+ * one keep judging its writers right; they refuse version 2 files. */
+#define IK__LOG_VERSION    2
+#define IK__LOG_VERSION_V1 1
 #define IK__LOG_HDR_SIZE 8192u
 #define IK__LOG_SLOTS    256u
 #define IK__LOG_SLOT_OFF 1024u

@@ -304,17 +304,28 @@ int ik_obj_gc(const char *prefix, unsigned flags, ik_obj_gc_fn fn, void *arg)
         rc = (int)nc;
         goto out;
     }
-    /* Isolate every candidate, then re-check them all in one /proc pass. */
-    size_t ni = 0;
+    /* Isolate every candidate, then re-check them all in one /proc pass.
+     * Failures are reported after gc_commit put everything back (a caller
+     * killed in its callback must not leave objects aside). */
+    size_t ni = 0, nf = 0;
+    struct {
+        struct ik__reg_obj *o;
+        int r;
+    } *failed = nc > 0 ? malloc(nc * sizeof(*failed)) : NULL;
     for (size_t i = 0; i < nc; i++) {
         struct ik__reg_obj *o = cand[i];
         int r = o->prov->isolate != NULL ? o->prov->isolate(o) : 0;
         if (r == 0)
             cand[ni++] = o;
-        else if (r != IK_ENOENT) /* vanished or replaced: not ours to judge */
-            report(fn, arg, o, r);
+        else if (r != IK_ENOENT && failed != NULL) /* ENOENT: vanished or replaced */
+            failed[nf++] = (__typeof__(*failed)){o, r};
+        else if (r != IK_ENOENT)
+            report(fn, arg, o, r); /* out of memory: at once, nothing better */
     }
     rc = gc_commit(&reg, cand, ni, flags, fn, arg);
+    for (size_t i = 0; i < nf; i++)
+        report(fn, arg, failed[i].o, failed[i].r);
+    free(failed);
 out:
     free(cand);
     reg_free(&reg);
