@@ -543,6 +543,22 @@ static void test_crash_kill9_writers(void **state)
     ik_log_close(log);
 }
 
+/* The writer slot table of a log mapped at base, and the slot whose owner
+ * is pid (-1 if none). */
+static struct ik__log_slot *slot_table(uint8_t *base)
+{
+    return (struct ik__log_slot *)(base + IK__LOG_SLOT_OFF);
+}
+
+static int slot_of(const struct ik__log_slot *slots, pid_t pid)
+{
+    for (int i = 0; i < (int)IK__LOG_SLOTS; i++) {
+        if ((uint32_t)slots[i].owner == (uint32_t)pid)
+            return i;
+    }
+    return -1;
+}
+
 /* Deterministic dead and live writers: forge a pending record in the slot of
  * a kill -9'ed writer (its claim done, the tail not yet moved) and in the
  * slot of a live one. */
@@ -567,14 +583,8 @@ static void test_pending_record_dead_and_live_writer(void **state)
     assert_ok(ik_map_open(&m, path, 0, 0));
     uint8_t *base = ik_map_ptr(m);
     struct ik__log_hdr *h = (struct ik__log_hdr *)base;
-    struct ik__log_slot *slots = (struct ik__log_slot *)(base + IK__LOG_SLOT_OFF);
-    int slot = -1, mine = -1;
-    for (int i = 0; i < (int)IK__LOG_SLOTS; i++) {
-        if ((uint32_t)slots[i].owner == (uint32_t)pid)
-            slot = i;
-        if ((uint32_t)slots[i].owner == (uint32_t)getpid())
-            mine = i;
-    }
+    struct ik__log_slot *slots = slot_table(base);
+    int slot = slot_of(slots, pid), mine = slot_of(slots, getpid());
     assert_true(slot >= 0 && mine >= 0);
     uint64_t t = h->tail;
     struct ik__log_rec *rec = (struct ik__log_rec *)(base + IK__LOG_HDR_SIZE + t);
@@ -642,12 +652,8 @@ static void test_pending_record_of_other_boot(void **state)
     assert_ok(ik_map_open(&m, path, 0, 0));
     uint8_t *base = ik_map_ptr(m);
     struct ik__log_hdr *h = (struct ik__log_hdr *)base;
-    struct ik__log_slot *slots = (struct ik__log_slot *)(base + IK__LOG_SLOT_OFF);
-    int mine = -1;
-    for (int i = 0; i < (int)IK__LOG_SLOTS; i++) {
-        if ((uint32_t)slots[i].owner == (uint32_t)getpid())
-            mine = i;
-    }
+    struct ik__log_slot *slots = slot_table(base);
+    int mine = slot_of(slots, getpid());
     assert_true(mine >= 0);
     uint64_t start = slots[mine].start, ticks = start & IK__LOG_START_TICKS;
     uint64_t boot = start >> IK__LOG_START_BOOT;
@@ -692,12 +698,8 @@ static void test_version1_file_kept_v1(void **state)
     h->version = IK__LOG_VERSION_V1;
     assert_ok(ik_log_open(&log, path, 0, 0));
     assert_ok(ik_log_append(log, "old", 3));
-    struct ik__log_slot *slots = (struct ik__log_slot *)(base + IK__LOG_SLOT_OFF);
-    int mine = -1;
-    for (int i = 0; i < (int)IK__LOG_SLOTS; i++) {
-        if ((uint32_t)slots[i].owner == (uint32_t)getpid())
-            mine = i;
-    }
+    struct ik__log_slot *slots = slot_table(base);
+    int mine = slot_of(slots, getpid());
     assert_true(mine >= 0);
     assert_int_equal(slots[mine].start >> IK__LOG_START_BOOT, 0); /* no tag */
     assert_true(slots[mine].start != 0);
