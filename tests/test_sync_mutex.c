@@ -23,16 +23,22 @@ static struct area *open_area(const char *name, ik_shm **shm)
 
 /* ---- child roles (exec'd) ---- */
 
+/* argv[0] the mutex, argv[1] the area: the area, or NULL. */
+static struct area *open_mutex_and_area(char **argv, ik_mutex **m, ik_shm **shm)
+{
+    if (ik_mutex_open(m, argv[0], 0) != 0)
+        return NULL;
+    return open_area(argv[1], shm);
+}
+
 /* argv: mutex name, area name, iterations */
 static int child_count(int argc, char **argv)
 {
     ik_mutex *m;
     ik_shm *shm;
-    if (ik_mutex_open(&m, argv[0], 0) != 0)
-        return 10;
-    struct area *a = open_area(argv[1], &shm);
+    struct area *a = open_mutex_and_area(argv, &m, &shm);
     if (a == NULL)
-        return 11;
+        return 10;
     long n = atol(argv[2]);
     ikts_bump(&a->ready);
     if (ikts_wait_ge(&a->go, 1) != 0)
@@ -55,11 +61,9 @@ static int child_hold(int argc, char **argv)
 {
     ik_mutex *m;
     ik_shm *shm;
-    if (ik_mutex_open(&m, argv[0], 0) != 0)
-        return 10;
-    struct area *a = open_area(argv[1], &shm);
+    struct area *a = open_mutex_and_area(argv, &m, &shm);
     if (a == NULL)
-        return 11;
+        return 10;
     if (ik_mutex_lock(m) != 0)
         return 12;
     a->x++;
@@ -88,11 +92,9 @@ static int child_expect_busy(int argc, char **argv)
 {
     ik_mutex *m;
     ik_shm *shm;
-    if (ik_mutex_open(&m, argv[0], 0) != 0)
-        return 10;
-    struct area *a = open_area(argv[1], &shm);
+    struct area *a = open_mutex_and_area(argv, &m, &shm);
     if (a == NULL)
-        return 11;
+        return 10;
     if (ik_mutex_trylock(m) != IK_EBUSY)
         return 12;
     if (ik_mutex_consistent(m) != IK_EINVAL) /* not ours to repair */

@@ -301,13 +301,32 @@ static void test_rwlock_timeouts(void **state)
     area_free(aname, shm);
 }
 
+/* A named barrier of n and a fresh area for a barrier test. */
+static struct area *barrier_new(const char *bname, unsigned n, ik_barrier **b, const char **aname,
+                                ik_shm **shm)
+{
+    assert_ok(ik_barrier_open(b, bname, n, IK_CREATE | IK_EXCL));
+    return area_new(aname, shm);
+}
+
+/* A participant that opened (joined) and is killed -9 before its first
+ * wait breaks the barrier for the waiter. */
+static void expect_death_before_first_wait_breaks(ik_barrier *b, const char *bname,
+                                                  const char *aname, struct area *a)
+{
+    pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "1", "0", NULL);
+    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
+    kill(dies, SIGKILL);
+    assert_int_equal(ikt_wait(dies), 128 + SIGKILL);
+    assert_ik(IK_EPEERDEAD, ik_barrier_timedwait(b, 20000));
+}
+
 static void test_barrier_rounds(void **state)
 {
     const char *aname, *bname = ikt_name("bar");
     ik_shm *shm;
-    struct area *a = area_new(&aname, &shm);
     ik_barrier *b;
-    assert_ok(ik_barrier_open(&b, bname, 3, IK_CREATE | IK_EXCL));
+    struct area *a = barrier_new(bname, 3, &b, &aname, &shm);
     pid_t p[3];
     for (int i = 0; i < 3; i++)
         p[i] = ikt_spawn(-1, "barrier", bname, aname, "2000", "-1", NULL);
@@ -323,9 +342,8 @@ static void test_barrier_peer_death(void **state)
 {
     const char *aname, *bname = ikt_name("bar-dead");
     ik_shm *shm;
-    struct area *a = area_new(&aname, &shm);
     ik_barrier *b;
-    assert_ok(ik_barrier_open(&b, bname, 3, IK_CREATE | IK_EXCL));
+    struct area *a = barrier_new(bname, 3, &b, &aname, &shm);
     pid_t ok = ikt_spawn(-1, "barrier", bname, aname, "5", "-1", NULL);
     pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "5", "2", NULL);
     assert_int_equal(ik_barrier_wait(b) >= 0, 1);
@@ -361,9 +379,8 @@ static void test_barrier_death_before_first_wait(void **state)
 {
     const char *aname, *bname = ikt_name("bar-early");
     ik_shm *shm;
-    struct area *a = area_new(&aname, &shm);
     ik_barrier *b;
-    assert_ok(ik_barrier_open(&b, bname, 2, IK_CREATE | IK_EXCL));
+    struct area *a = barrier_new(bname, 2, &b, &aname, &shm);
     /* A clean participant: opens, runs no round, closes, exits 0. */
     pid_t clean = ikt_spawn(-1, "barrier", bname, aname, "0", "-1", NULL);
     assert_int_equal(ikt_wait(clean), 0);
@@ -371,11 +388,7 @@ static void test_barrier_death_before_first_wait(void **state)
     assert_true(ik_barrier_timedwait(b, 20000) >= 0); /* not IK_EPEERDEAD */
     assert_int_equal(ikt_wait(peer), 0);
     /* Dies holding only its registration (die_after 0: before any wait). */
-    pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "1", "0", NULL);
-    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
-    kill(dies, SIGKILL);
-    assert_int_equal(ikt_wait(dies), 128 + SIGKILL);
-    assert_ik(IK_EPEERDEAD, ik_barrier_timedwait(b, 20000));
+    expect_death_before_first_wait_breaks(b, bname, aname, a);
     ik_barrier_close(b);
     assert_ok(ik_sync_unlink(bname));
 
@@ -459,9 +472,8 @@ static void test_barrier_generation_wrap(void **state)
 {
     const char *aname, *bname = ikt_name("bar-wrap");
     ik_shm *shm;
-    struct area *a = area_new(&aname, &shm);
     ik_barrier *b;
-    assert_ok(ik_barrier_open(&b, bname, 2, IK_CREATE | IK_EXCL));
+    struct area *a = barrier_new(bname, 2, &b, &aname, &shm);
     struct ik__barrier *ib = (struct ik__barrier *)(void *)b;
     atomic_store(&ib->gen, UINT32_MAX - 3);
     pid_t peer = ikt_spawn(-1, "barrier", bname, aname, "3", "-1", NULL);
@@ -469,11 +481,7 @@ static void test_barrier_generation_wrap(void **state)
         assert_true(ik_barrier_timedwait(b, 20000) >= 0);
     assert_int_equal(ikt_wait(peer), 0);
     assert_int_equal(atomic_load(&ib->gen), 0); /* UINT32_MAX is skipped */
-    pid_t dies = ikt_spawn(-1, "barrier", bname, aname, "1", "0", NULL);
-    assert_int_equal(ikts_wait_ge(&a->ready, 1), 0);
-    kill(dies, SIGKILL);
-    assert_int_equal(ikt_wait(dies), 128 + SIGKILL);
-    assert_ik(IK_EPEERDEAD, ik_barrier_timedwait(b, 20000));
+    expect_death_before_first_wait_breaks(b, bname, aname, a);
     ik_barrier_close(b);
     assert_ok(ik_sync_unlink(bname));
     area_free(aname, shm);
