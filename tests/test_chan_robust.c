@@ -447,6 +447,60 @@ static void test_timed_io_on_blocking_adopted_pipe(void **state)
     }
 }
 
+/* ---- fifo:// serves one client at a time --------------------------------- */
+
+/* argv: url, message. Dial, send it, wait to be killed. */
+static int child_fifo_client(int argc, char **argv)
+{
+    IK__UNUSED(argc);
+    ik_chan *ch;
+    if (ik_dial(&ch, argv[0], NULL) != 0 || ik_send(ch, argv[1], strlen(argv[1]), 5000) != 0)
+        return 50;
+    for (;;)
+        pause();
+}
+
+/* A second ik_accept while the first client's channel is open would read
+ * that client's bytes from the shared up FIFO; a new dialer while the
+ * server's channel of a dead client is open would talk to that channel.
+ * Both get IK_EBUSY, and nothing is lost or mixed. */
+static void test_fifo_one_client_at_a_time(void **state)
+{
+    IK__UNUSED(state);
+    char url[256];
+    snprintf(url, sizeof(url), "fifo://%s", ikt_name("f1"));
+    ik_listener *l;
+    assert_ok(ik_listen(&l, url, NULL));
+    pid_t c1 = ikt_spawn(-1, "fifo-client", url, "for-ch1", NULL);
+    ik_chan *ch1, *ch2;
+    assert_ok(ik_accept(l, &ch1, 20000));
+    assert_ik(IK_EBUSY, ik_accept(l, &ch2, 0)); /* reads nothing of client 1 */
+    char buf[32];
+    size_t len;
+    assert_ok(ik_recv(ch1, buf, sizeof(buf), &len, 20000));
+    assert_int_equal(len, 7);
+    assert_memory_equal(buf, "for-ch1", 7);
+
+    kill(c1, SIGKILL); /* the server has not noticed yet: ch1 stays open */
+    assert_int_equal(ikt_wait(c1), 128 + SIGKILL);
+    char url0[300];
+    snprintf(url0, sizeof(url0), "%s?timeout=0", url);
+    ik_chan *d;
+    assert_ik(IK_EBUSY, ik_dial(&d, url0, NULL)); /* not ch1's new peer */
+    assert_ik(IK_ECLOSED, ik_recv(ch1, buf, sizeof(buf), &len, 20000));
+    ik_chan_close(ch1);
+
+    pid_t c2 = ikt_spawn(-1, "fifo-client", url, "for-ch2", NULL);
+    assert_ok(ik_accept(l, &ch2, 20000));
+    assert_ok(ik_recv(ch2, buf, sizeof(buf), &len, 20000));
+    assert_int_equal(len, 7);
+    assert_memory_equal(buf, "for-ch2", 7);
+    kill(c2, SIGKILL);
+    assert_int_equal(ikt_wait(c2), 128 + SIGKILL);
+    ik_chan_close(ch2);
+    ik_listener_close(l);
+}
+
 /* ---- 3. unix+dgram: recv without timeout sees the peer die ------------- */
 
 static int child_dgram_dial(int argc, char **argv)
@@ -628,9 +682,13 @@ static void test_dgram_too_big_for_kernel(void **state)
 }
 
 static const struct ikt_child_role roles[] = {
-    {"fifo-listen", child_fifo_listen}, {"adopt-echo", child_adopt_echo},
-    {"dgram-dial", child_dgram_dial},   {"dgram-listen", child_dgram_listen},
-    {"dgram-adopt", child_dgram_adopt}, {NULL, NULL},
+    {"fifo-listen", child_fifo_listen},
+    {"adopt-echo", child_adopt_echo},
+    {"dgram-dial", child_dgram_dial},
+    {"dgram-listen", child_dgram_listen},
+    {"dgram-adopt", child_dgram_adopt},
+    {"fifo-client", child_fifo_client},
+    {NULL, NULL},
 };
 
 int main(int argc, char **argv)
@@ -642,6 +700,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fifo_lock_not_squattable),
         cmocka_unit_test(test_fifo_lock_liveness),
         cmocka_unit_test(test_fifo_lock_other_user_gc),
+        cmocka_unit_test(test_fifo_one_client_at_a_time),
         cmocka_unit_test(test_adopt_keeps_fd_flags),
         cmocka_unit_test(test_timed_io_on_blocking_adopted_pipe),
         cmocka_unit_test(test_dgram_recv_forever_sees_peer_death),

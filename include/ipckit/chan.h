@@ -109,8 +109,9 @@ IK_EXPORT IK_NODISCARD int ik_listen(ik_listener **out, const char *url, const i
  * Errors: IK_ETIMEDOUT, IK_EAUTH (peer rejected by the uid policy or the TLS
  * handshake failed: the connection is closed, call again), IK_EBUSY
  * (connection limit reached: the connection was dropped; unix+dgram: the
- * listener already has its one peer), IK_ECLOSED / IK_EPROTO (fifo: the
- * dialer went away or spoke garbage mid-handshake; call again), system errors.
+ * listener already has its one peer; fifo: a channel it accepted is still
+ * open, one client at a time), IK_ECLOSED / IK_EPROTO (fifo: the dialer
+ * went away or spoke garbage mid-handshake; call again), system errors.
  */
 IK_EXPORT IK_NODISCARD int ik_accept(ik_listener *lst, ik_chan **out, int timeout_ms);
 
@@ -129,6 +130,7 @@ IK_EXPORT void ik_listener_close(ik_listener *lst);
 /*
  * Connect to url (timeout: opts/?timeout=, default 10 s). *out owns the channel.
  * Errors: IK_EINVAL, IK_ENOTSUP, IK_ECONNREFUSED/IK_ENOENT (nobody listens),
+ * IK_EBUSY (fifo: the server has a client, or a channel of a gone one),
  * IK_ETIMEDOUT, IK_EAUTH (TLS: see ik_chan_errdetail; Unix stream/seqpacket:
  * the server's uid is not ours, root or on the allow-list), system errors.
  */

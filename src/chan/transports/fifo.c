@@ -71,6 +71,30 @@ static int fifo_open(const char *path, int flags)
     return fd;
 }
 
+/* One client at a time, on both sides. A channel the listener accepted holds
+ * an exclusive flock on its write end of the down FIFO for as long as it
+ * (or any process it was handed to) is open. While it does, another
+ * ik_accept would read the live client's bytes from up, and a new dialer
+ * would talk to the old channel: both ask first, with a shared test lock,
+ * and get IK_EBUSY. 1 served, 0 free, or IK_E*. */
+static int fifo_served(int fd)
+{
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? 1 : ik__errno();
+    (void)flock(fd, LOCK_UN);
+    return 0;
+}
+
+static int fifo_served_at(const char *down)
+{
+    int fd = fifo_open(down, O_RDONLY); /* never read: only for the lock */
+    if (fd < 0)
+        return fd;
+    int rc = fifo_served(fd);
+    close(fd);
+    return rc;
+}
+
 static int fifo_make(const char *path)
 {
     if (mkfifo(path, 0600) == 0)
@@ -133,6 +157,8 @@ static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadli
     int rc = fifo_check(l->path);
     if (rc != 0)
         return rc;
+    if ((rc = fifo_served_at(l->path2)) != 0)
+        return rc > 0 ? IK_EBUSY : rc; /* a channel it accepted is still open */
     int rfd = fifo_open(l->path, O_RDONLY);
     if (rfd < 0)
         return rfd;
@@ -151,6 +177,14 @@ static int fifo_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadli
         int wfd = fifo_open(l->path2, O_WRONLY);
         if (wfd < 0) {
             rc = wfd == -ENXIO ? IK_ECLOSED : wfd;
+            break;
+        }
+        /* Served from now on (waits out a dialer's momentary test lock). */
+        while ((rc = flock(wfd, LOCK_EX)) != 0 && errno == EINTR)
+            ;
+        if (rc != 0) {
+            rc = ik__errno();
+            close(wfd);
             break;
         }
         /* Through the pipe layer: the client may have gone since wfd was
@@ -202,6 +236,10 @@ static int fifo_dial(struct ik__io *io, const struct ik__url *u, const struct ik
     int rfd = fifo_open(down, O_RDONLY);
     if (rfd < 0)
         return rfd;
+    if ((rc = fifo_served(rfd)) != 0) { /* the listener still serves a client */
+        close(rfd);
+        return rc > 0 ? IK_EBUSY : rc;
+    }
     int wfd;
     for (;;) {
         wfd = fifo_open(up, O_WRONLY);
