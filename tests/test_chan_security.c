@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -803,6 +804,68 @@ static void test_tls_idle_flood_beyond_limit(void **state)
     ik_listener_close(l);
 }
 
+struct real_client {
+    struct rlimit orig;
+    char url[600];
+};
+
+/* A forked TLS client with its own fd limit back: dial, send "real", wait
+ * for the server's one-byte answer. */
+static int real_tls_client(void *arg)
+{
+    struct real_client *rc = arg;
+    if (setrlimit(RLIMIT_NOFILE, &rc->orig) != 0)
+        return 1;
+    ik_chan_opts *o;
+    ik_chan *c;
+    if (ik_chan_opts_new(&o) != 0 || ik_chan_opts_set_tls_files(o, cf("ca.pem"), NULL, NULL) != 0 ||
+        ik_chan_opts_set_timeout(o, 20000) != 0 || ik_dial(&c, rc->url, o) != 0)
+        return 2;
+    char b;
+    size_t len;
+    if (ik_send(c, "real", 4, 20000) != 0 || ik_recv(c, &b, 1, &len, 20000) != 0)
+        return 3;
+    ik_chan_close(c);
+    ik_chan_opts_free(o);
+    return 0;
+}
+
+/* Out of fds (EMFILE) with the backlog full of idle connections: the
+ * oldest pending handshakes make room, so a real client gets in, and the
+ * accept never spins on a listening socket it cannot drain. */
+static void test_tls_accept_out_of_fds(void **state)
+{
+    IK__UNUSED(state);
+    ik_listener *l = tls_server_limits(64, 600000);
+    ik_chan *idle[12];
+    tls_dial_plain(l, idle, 12);
+    struct real_client rc;
+    assert_ok(ik_listener_url(l, rc.url, sizeof(rc.url)));
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rc.orig), 0);
+    int lowest = dup(0); /* the lowest free fd number */
+    assert_true(lowest >= 0);
+    close(lowest);
+    struct rlimit low = rc.orig;
+    low.rlim_cur = (rlim_t)lowest + 3; /* room for 3 accepted connections */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    pid_t pid = ikt_fork(real_tls_client, &rc);
+    ik_chan *s = NULL;
+    int acc = ik_accept(l, &s, 20000);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rc.orig), 0);
+    assert_ok(acc);
+    char buf[8];
+    size_t len;
+    assert_ok(ik_recv(s, buf, sizeof(buf), &len, 20000));
+    assert_int_equal(len, 4);
+    assert_memory_equal(buf, "real", 4);
+    assert_ok(ik_send(s, "k", 1, 20000));
+    assert_int_equal(ikt_wait(pid), 0);
+    ik_chan_close(s);
+    for (int i = 0; i < 12; i++)
+        ik_chan_close(idle[i]);
+    ik_listener_close(l);
+}
+
 /* ik_accept(…, 0) does bounded work even while connections keep arriving
  * (a flood keeps the listening socket readable): it returns ETIMEDOUT with
  * the rest still queued instead of looping until the flood stops. */
@@ -983,6 +1046,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_idle_flood_beyond_limit),
         cmocka_unit_test(test_tls_send_timeout_closes),
         cmocka_unit_test(test_tls_accept_timeout_under_flood),
+        cmocka_unit_test(test_tls_accept_out_of_fds),
         cmocka_unit_test(test_tls_pollfd_drives_handshakes),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_tls12_only_when_configured),

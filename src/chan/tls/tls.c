@@ -493,37 +493,58 @@ static void pending_drop(struct tls_lst *tl, int i)
     tl->p[i] = tl->p[--tl->n];
 }
 
+/* Drop the pending handshake whose deadline comes first. */
+static void drop_oldest(struct tls_lst *tl)
+{
+    int old = 0;
+    for (int i = 1; i < tl->n; i++)
+        if (tl->p[i].deadline < tl->p[old].deadline)
+            old = i;
+    ep_ctl(tl, EPOLL_CTL_DEL, &tl->p[old].io);
+    tls_close(&tl->p[old].io);
+    pending_drop(tl, old);
+}
+
+static bool out_of_fds(int rc)
+{
+    return rc == IK_EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == IK_ENOMEM;
+}
+
 /* Take new connections from the backlog. When every slot holds a pending
  * handshake, the oldest one is dropped for the newcomer: otherwise cap idle
- * connections would lock real clients out for a whole hs_timeout. At most
- * cap connections per call, so a continuous flood cannot keep us here. */
-static void take_new(struct ik_listener *l, struct tls_lst *tl)
+ * connections would lock real clients out for a whole hs_timeout. Out of
+ * fds, likewise: the oldest pending handshake makes room. At most cap
+ * connections per call, so a continuous flood cannot keep us here. Returns
+ * true when the backlog could not be taken for want of fds and nothing is
+ * left to drop: the caller must not poll the listening socket, which stays
+ * readable, in a busy loop. */
+static bool take_new(struct ik_listener *l, struct tls_lst *tl)
 {
     for (int taken = 0; taken < tl->cap; taken++) {
         struct ik__io *lower = calloc(1, sizeof(*lower));
         if (lower == NULL)
-            return;
-        if (ik__tcp_accept(l, lower, 0) != 0) {
+            return true;
+        int rc = ik__tcp_accept(l, lower, 0);
+        if (rc != 0) {
             free(lower);
-            return;
+            if (!out_of_fds(rc))
+                return false;
+            if (tl->n == 0)
+                return true;
+            drop_oldest(tl);
+            continue;
         }
-        if (tl->n == tl->cap) {
-            int old = 0;
-            for (int i = 1; i < tl->n; i++)
-                if (tl->p[i].deadline < tl->p[old].deadline)
-                    old = i;
-            ep_ctl(tl, EPOLL_CTL_DEL, &tl->p[old].io);
-            tls_close(&tl->p[old].io);
-            pending_drop(tl, old);
-        }
+        if (tl->n == tl->cap)
+            drop_oldest(tl);
         struct tls_pending *pd = &tl->p[tl->n];
         if (tls_setup(&pd->io, lower, tl->ctx, 1, NULL) != 0)
-            return;
+            return false;
         pd->deadline = ik__deadline(l->opts.hs_timeout_ms);
         pd->io.want = POLLIN;
         ep_ctl(tl, EPOLL_CTL_ADD, &pd->io);
         tl->n++;
     }
+    return false;
 }
 
 static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadline)
@@ -534,7 +555,7 @@ static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadlin
         return IK_ENOMEM;
     int rc;
     for (;;) {
-        take_new(l, tl);
+        bool starved = take_new(l, tl);
         /* Step every pending handshake; hand out the first finished one. */
         uint64_t now = ik__now_ns(), next = deadline;
         rc = IK_EAGAIN;
@@ -568,14 +589,17 @@ static int tls_accept(struct ik_listener *l, struct ik__io *io, uint64_t deadlin
             rc = IK_ETIMEDOUT;
             break;
         }
-        int n = 0;
-        pf[n++] = (struct pollfd){.fd = l->fd, .events = POLLIN};
+        int n = 0, wait = ik__ms_left(next);
+        if (!starved)
+            pf[n++] = (struct pollfd){.fd = l->fd, .events = POLLIN};
+        else if (wait < 0 || wait > 10)
+            wait = 10; /* out of fds: try the backlog again in 10 ms */
         for (int i = 0; i < tl->n; i++) {
             struct ik__io *pio = &tl->p[i].io;
             pf[n++] = (struct pollfd){.fd = pio->want == POLLOUT ? pio->wfd : pio->rfd,
                                       .events = pio->want};
         }
-        int pr = poll(pf, (nfds_t)n, ik__ms_left(next));
+        int pr = poll(pf, (nfds_t)n, wait);
         if (pr < 0 && errno != EINTR) {
             rc = ik__errno();
             break;
