@@ -475,7 +475,8 @@ static int in_flock(int tid)
     if (n <= 0)
         return 1;
     buf[n] = '\0';
-    return atol(buf) == SYS_flock;
+    long nr = atol(buf); /* in flock, or between its bounded retries */
+    return nr == SYS_flock || nr == SYS_clock_nanosleep || nr == SYS_nanosleep;
 }
 
 static void test_bind_listen_window_not_stolen(void **state)
@@ -510,6 +511,58 @@ static void test_bind_listen_window_not_stolen(void **state)
     close(sfd);
     close(dfd);
     unlink(path);
+}
+
+struct dir_holder {
+    const char *dir;
+    int ready[2], stop[2];
+};
+
+/* As uid 65534: flock the shared directory until told to stop. */
+static int nobody_hold_dir(void *arg)
+{
+    struct dir_holder *h = arg;
+    close(h->ready[0]);
+    close(h->stop[1]);
+    int rc = ikt_become_nobody();
+    if (rc != 0)
+        return rc;
+    int fd = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0 || write(h->ready[1], "L", 1) != 1)
+        return 2;
+    char c;
+    return read(h->stop[0], &c, 1) >= 0 ? 0 : 3;
+}
+
+/* Another user holding the lock of a shared directory (anyone may open
+ * /tmp and flock it) delays a listener there by at most 2 s: IK_EBUSY,
+ * never a hang. */
+static void test_listen_in_locked_shared_dir(void **state)
+{
+    IK__UNUSED(state);
+    if (!ikt_is_root())
+        skip();
+    char shared[] = "/tmp/ikt-shared-XXXXXX"; /* reachable by uid 65534 */
+    assert_non_null(mkdtemp(shared));
+    struct dir_holder h = {.dir = shared};
+    assert_int_equal(chmod(h.dir, 01777), 0);
+    assert_int_equal(pipe(h.ready), 0);
+    assert_int_equal(pipe(h.stop), 0);
+    pid_t pid = ikt_fork(nobody_hold_dir, &h);
+    close(h.ready[1]);
+    close(h.stop[0]);
+    char c;
+    assert_int_equal(read(h.ready[0], &c, 1), 1);
+    char url[600];
+    snprintf(url, sizeof(url), "unix://%s/x.sock", h.dir);
+    ik_listener *l;
+    assert_ik(IK_EBUSY, ik_listen(&l, url, NULL));
+    close(h.stop[1]);
+    assert_int_equal(ikt_wait(pid), 0);
+    close(h.ready[0]);
+    assert_ok(ik_listen(&l, url, NULL)); /* free again */
+    ik_listener_close(l);
+    assert_int_equal(rmdir(shared), 0);
 }
 
 static void test_file_modes(void **state)
@@ -1047,6 +1100,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tls_send_timeout_closes),
         cmocka_unit_test(test_tls_accept_timeout_under_flood),
         cmocka_unit_test(test_tls_accept_out_of_fds),
+        cmocka_unit_test(test_listen_in_locked_shared_dir),
         cmocka_unit_test(test_tls_pollfd_drives_handshakes),
         cmocka_unit_test(test_openssl_s_client),
         cmocka_unit_test(test_tls12_only_when_configured),

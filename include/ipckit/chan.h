@@ -100,7 +100,9 @@ IK_EXPORT IK_NODISCARD int ik_chan_opts_parse(ik_chan_opts *o, const char *query
  * replaced, a live one gives IK_EADDRINUSE. tcp/tls port 0 picks a free port:
  * see ik_listener_url. *out owns the listener (ik_listener_close).
  * Errors: IK_EINVAL (malformed URL or options), IK_ENOTSUP (scheme), IK_EBADNAME,
- * IK_EADDRINUSE, IK_EUNSAFE, IK_EPERM_OWNER, IK_EAUTH (TLS files), system errors.
+ * IK_EADDRINUSE, IK_EUNSAFE, IK_EPERM_OWNER, IK_EAUTH (TLS files), IK_EBUSY
+ * (unix:// in a shared directory whose lock someone holds for over 2 s),
+ * IK_ENAMETOOLONG, system errors.
  */
 IK_EXPORT IK_NODISCARD int ik_listen(ik_listener **out, const char *url, const ik_chan_opts *opts);
 

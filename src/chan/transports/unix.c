@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SEQ_PACKET_MAX (64 * 1024)
@@ -142,6 +143,8 @@ struct sock_id {
  * could both unlink-and-bind, the second one stealing the first's live path.
  * Best effort: -1 if the directory cannot be opened for reading.
  */
+/* flock the directory of path: its fd, -1 if it cannot be locked at all
+ * (go on without), or IK_EBUSY if someone holds it for over 2 s. */
 static int lock_dir(const char *path)
 {
     char dir[PATH_MAX];
@@ -156,11 +159,21 @@ static int lock_dir(const char *path)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
+    /* Bounded: in a directory anyone can open (/tmp), anyone can hold this
+     * lock, and a listener must not wait on them forever. Listeners hold it
+     * only from bind to listen, so 2 s is plenty for a real one. */
+    uint64_t give_up = ik__now_ns() + 2000000000u;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EINTR && errno != EWOULDBLOCK) {
             close(fd);
             return -1;
         }
+        if (ik__now_ns() >= give_up) {
+            close(fd);
+            return IK_EBUSY;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
     }
     return fd;
 }
@@ -184,6 +197,11 @@ static int do_listen(struct ik_listener *l, int type, int abstract, const char *
      * sockets accepted later inherit the choice, with no window. */
     ik__unix_fds_policy(fd, type != SOCK_DGRAM && l->opts.fds);
     int dlk = abstract ? -1 : lock_dir(l->path);
+    if (dlk == IK_EBUSY) {
+        rc = IK_EBUSY; /* someone else holds the directory's lock */
+        dlk = -1;
+        goto fail;
+    }
     /* Linux takes the socket file's mode from the socket inode: 0600. */
     if (!abstract && fchmod(fd, 0600) != 0) {
         rc = ik__errno();
