@@ -538,6 +538,35 @@ static void test_urls_and_options(void **state)
     assert_ik(IK_ENOTSUP, ik_chan_pair(&x, &y, "tcp"));
     assert_ik(IK_ENOTSUP, ik_chan_from_fd(&x, "nope", 0, 0, NULL));
     assert_ik(IK_EINVAL, ik_chan_from_fd(&x, "unix", 0, 0, NULL)); /* stdin is no socket */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_ik(IK_EINVAL, ik_chan_from_fd(&x, "tcp", sv[0], sv[0], NULL)); /* not an IP socket */
+    close(sv[0]);
+    close(sv[1]);
+    char fifo[600];
+    snprintf(fifo, sizeof(fifo), "%s/rw.fifo", ikt_tmpdir());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rw = open(fifo, O_RDWR | O_CLOEXEC), wo = open(fifo, O_WRONLY | O_CLOEXEC);
+    assert_true(rw >= 0 && wo >= 0);
+    assert_ik(IK_EINVAL, ik_chan_from_fd(&x, "fifo", rw, wo, NULL)); /* a reader that writes */
+    close(rw);
+    close(wo);
+}
+
+/* fds ride on frames: raw=1 with fds=1 could never hand them out. A
+ * kernel ETIMEDOUT (keepalive gave up) is a dead connection, not the
+ * caller's deadline. */
+static void test_raw_fds_and_kernel_timeouts(void **state)
+{
+    IK__UNUSED(state);
+    char url[128];
+    snprintf(url, sizeof(url), "unix://%s?raw=1&fds=1", ikt_name("rf"));
+    ik_listener *l;
+    assert_ik(IK_EINVAL, ik_listen(&l, url, NULL));
+    ik_chan *a, *b;
+    assert_ik(IK_EINVAL, ik_chan_pair(&a, &b, "unix?raw=1&fds=1"));
+    assert_ik(IK_ECLOSED, ik__io_map_errno(ETIMEDOUT));
+    assert_ik(IK_ECLOSED, ik__io_map_errno(EHOSTUNREACH));
 }
 
 static int count_obj(const ik_obj_info *o, void *arg)
@@ -1335,6 +1364,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigpipe_never_raised_on_pipes),
         cmocka_unit_test(test_urls_and_options),
         cmocka_unit_test(test_name_lengths_fit_the_registry),
+        cmocka_unit_test(test_raw_fds_and_kernel_timeouts),
         cmocka_unit_test(test_fd_passing_across_exec),
         cmocka_unit_test(test_fds_opt_in),
         cmocka_unit_test(test_partial_then_timeout),

@@ -171,7 +171,8 @@ IK_EXPORT IK_NODISCARD int ik_chan_from_fd(ik_chan **out, const char *kind, int 
 /* ---- messages ----------------------------------------------------------- */
 
 /* Send one message (len <= max_msg, else IK_EMSGSIZE). Waits up to
- * timeout_ms. Errors: IK_EMSGSIZE, IK_ETIMEDOUT, IK_ECLOSED, IK_EPEERDEAD. */
+ * timeout_ms. Errors: IK_EMSGSIZE, IK_ETIMEDOUT, IK_ECLOSED, IK_EPEERDEAD,
+ * IK_EPERM (unix+dgram: the listener took another peer). */
 IK_EXPORT IK_NODISCARD int ik_send(ik_chan *ch, const void *buf, size_t len, int timeout_ms);
 /* Send the concatenation of iov[0..n) (n <= 64) as one message. */
 IK_EXPORT IK_NODISCARD int ik_sendv(ik_chan *ch, const struct iovec *iov, int n, int timeout_ms);

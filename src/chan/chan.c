@@ -131,6 +131,8 @@ static int check_mode(const struct ik__transport *tp, const struct ik_chan_opts 
         return IK_EINVAL;
     if (o->fds && !(tp->flags & IK__TF_FDS))
         return IK_EINVAL; /* only Unix stream/seqpacket carry fds */
+    if (o->fds && o->raw)
+        return IK_EINVAL; /* fds ride on frames: a raw stream could never hand them out */
     return 0;
 }
 

@@ -72,7 +72,10 @@ void ik__io_fdq_push(struct ik__io *io, int fd)
 
 int ik__io_map_errno(int e)
 {
-    if (e == EPIPE || e == ECONNRESET || e == ECONNREFUSED || e == ENOTCONN)
+    /* ETIMEDOUT / EHOSTUNREACH from the kernel (keepalive or retransmits
+     * gave up) is a dead connection, not a caller's deadline passing. */
+    if (e == EPIPE || e == ECONNRESET || e == ECONNREFUSED || e == ENOTCONN || e == ETIMEDOUT ||
+        e == EHOSTUNREACH)
         return IK_ECLOSED;
     return e > 0 ? -e : IK_EIO;
 }

@@ -30,8 +30,10 @@ static int pipe_adopt(struct ik__io *io, int rfd, int wfd)
         return IK_EINVAL;
     if (fstat(wfd, &st) != 0 || !S_ISFIFO(st.st_mode))
         return IK_EINVAL;
+    /* Read-only and write-only: a read end opened O_RDWR is also a writer,
+     * so the channel would never see its peer's end of stream. */
     int acc_r = fcntl(rfd, F_GETFL) & O_ACCMODE, acc_w = fcntl(wfd, F_GETFL) & O_ACCMODE;
-    if (acc_r == O_WRONLY || acc_w == O_RDONLY)
+    if (acc_r != O_RDONLY || acc_w == O_RDONLY)
         return IK_EINVAL;
     if (rfd == wfd)
         return IK_EINVAL;

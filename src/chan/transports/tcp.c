@@ -181,6 +181,11 @@ static int tcp_listen(struct ik_listener *l)
 
 static int tcp_adopt(struct ik__io *io, int rfd, int wfd)
 {
+    int dom = 0; /* an IP socket: a Unix one would skip the Unix layer (fds, credentials) */
+    socklen_t dl = sizeof(dom);
+    if (getsockopt(rfd, SOL_SOCKET, SO_DOMAIN, &dom, &dl) != 0 ||
+        (dom != AF_INET && dom != AF_INET6))
+        return IK_EINVAL;
     return ik__sock_adopt(io, rfd, wfd, SOCK_STREAM, AF_UNSPEC, &ik__io_sock_ops);
 }
 
