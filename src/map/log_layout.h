@@ -5,20 +5,20 @@
 
 #include <stdint.h>
 
-#define IK__LOG_MAGIC    0x474c4b49u /* "IKLG" little-endian */
+#define IK__LOG_MAGIC      0x474c4b49u /* "IKLG" little-endian */
 /* 2: slot start words carry a boot tag (below). Version 1 files (no tag)
  * are still opened and written the version 1 way, so older builds sharing
  * one keep judging its writers right; they refuse version 2 files. */
 #define IK__LOG_VERSION    2
 #define IK__LOG_VERSION_V1 1
-#define IK__LOG_HDR_SIZE 8192u
-#define IK__LOG_SLOTS    256u
-#define IK__LOG_SLOT_OFF 1024u
-#define IK__LOG_CAP_MIN  4096u
-#define IK__LOG_CAP_MAX  ((uint64_t)1 << 40)
-#define IK__LOG_CAP_DEF  ((uint64_t)64 << 20)
-#define IK__LOG_ALIGN    8u
-#define IK__LOG_REC_HDR  16u
+#define IK__LOG_HDR_SIZE   8192u
+#define IK__LOG_SLOTS      256u
+#define IK__LOG_SLOT_OFF   1024u
+#define IK__LOG_CAP_MIN    4096u
+#define IK__LOG_CAP_MAX    ((uint64_t)1 << 40)
+#define IK__LOG_CAP_DEF    ((uint64_t)64 << 20)
+#define IK__LOG_ALIGN      8u
+#define IK__LOG_REC_HDR    16u
 
 /* Header page(s), at file offset 0. Immutable fields first (written once
  * before the file is published), then the shared atomics on their own cache
